@@ -1,0 +1,47 @@
+# jaxdl: every target creates .venv on first use and installs what it needs from pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# one experiment per experiments/NAME.py (files starting with _ are shared helpers)
+EXPERIMENTS := $(filter-out _% bench report,$(basename $(notdir $(wildcard experiments/*.py))))
+
+.PHONY: help test test-fast experiments bench lint clean $(EXPERIMENTS)
+
+help:
+	@echo "make test          create .venv if missing, install .[test], run the test suite"
+	@echo "make experiments   create .venv if missing, install jaxdl, run every experiment + REPORT.md"
+	@echo "make NAME          run one experiment: $(EXPERIMENTS)"
+	@echo "make bench         benchmarks against JAX+optax, Flax, Equinox, Haiku (installs .[bench])"
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+test: $(VENV)/.test
+	$(PY) -m pytest -n auto -q
+
+test-fast: $(VENV)/.test
+	$(PY) -m pytest -n auto -q -m "not slow"
+
+$(EXPERIMENTS): $(VENV)/.base
+	$(PY) experiments/$@.py
+
+experiments: $(VENV)/.base
+	@set -e; for e in $(EXPERIMENTS); do echo "== $$e"; $(PY) experiments/$$e.py; done
+	@if [ -f experiments/report.py ]; then $(PY) experiments/report.py; fi
+
+bench: $(VENV)/.bench
+	$(PY) experiments/bench.py
+
+clean:
+	rm -rf results .pytest_cache
