@@ -40,6 +40,11 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+def _draw(dtype: DType) -> DType:
+    """Sample in float32 at least (bfloat16 draws are coarse), in float64 when that is asked for."""
+    return jnp.float64 if jnp.dtype(dtype) == jnp.float64 else jnp.float32
+
+
 def zeros(key: jax.Array, shape: tuple[int, ...], dtype: DType = jnp.float32) -> jax.Array:
     """All zeros: fine for biases, the symmetry trap for weights."""
     del key
@@ -67,13 +72,13 @@ def normal(stddev: float = 1.0) -> Initializer:
     checks.in_range(stddev, "stddev", "normal", 0.0)
 
     def init(key, shape, dtype=jnp.float32):
-        return (stddev * jax.random.normal(key, shape, jnp.float32)).astype(dtype)
+        return (stddev * jax.random.normal(key, shape, _draw(dtype))).astype(dtype)
 
     return init
 
 
 def small_random(stddev: float = 0.01) -> Initializer:
-    """N(0, 0.01^2): the 'small random numbers' of the fundamentals; activations vanish with depth."""
+    """N(0, 0.01^2): the fundamentals' 'small random numbers'; activations vanish with depth."""
     return normal(stddev)
 
 
@@ -82,7 +87,7 @@ def uniform(scale: float = 1e-2) -> Initializer:
     checks.in_range(scale, "scale", "uniform", 0.0)
 
     def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, jnp.float32, -scale, scale).astype(dtype)
+        return jax.random.uniform(key, shape, _draw(dtype), -scale, scale).astype(dtype)
 
     return init
 
@@ -111,13 +116,13 @@ def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
         variance = scale / n
         if distribution == "normal":
-            w = math.sqrt(variance) * jax.random.normal(key, shape, jnp.float32)
+            w = math.sqrt(variance) * jax.random.normal(key, shape, _draw(dtype))
         elif distribution == "truncated_normal":
             stddev = math.sqrt(variance) / 0.87962566103423978  # std of N(0,1) cut at +-2
-            w = stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+            w = stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, _draw(dtype))
         else:
             limit = math.sqrt(3.0 * variance)
-            w = jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+            w = jax.random.uniform(key, shape, _draw(dtype), -limit, limit)
         return w.astype(dtype)
 
     return init
@@ -164,8 +169,13 @@ def sparse(connections: int = 10, stddev: float = 0.01) -> Initializer:
     checks.in_range(stddev, "stddev", "sparse", 0.0)
 
     def init(key, shape, dtype=jnp.float32):
+        if len(shape) < 2:
+            raise ValueError(
+                f"sparse: shape must be a kernel (in, out) or (*window, in, out), got "
+                f"{tuple(shape)}; use zeros or normal for biases"
+            )
         fan_in, _ = fans(shape)
-        units = shape[-1] if len(shape) else 1
+        units = shape[-1]
         if connections > fan_in:
             raise ValueError(
                 f"sparse: connections must be <= fan_in ({fan_in}) of shape {tuple(shape)}, "
@@ -176,7 +186,7 @@ def sparse(connections: int = 10, stddev: float = 0.01) -> Initializer:
         scores = jax.random.uniform(k_pos, (fan_in, units))
         ranks = jnp.argsort(jnp.argsort(scores, axis=0), axis=0)
         mask = ranks < connections
-        values = stddev * jax.random.normal(k_val, (fan_in, units), jnp.float32)
+        values = stddev * jax.random.normal(k_val, (fan_in, units), _draw(dtype))
         w = jnp.where(mask, values, jnp.zeros_like(values))
         return w.reshape(tuple(shape)).astype(dtype)
 
