@@ -70,3 +70,28 @@ def Perceptron(
         return (z > 0).astype(x.dtype), state
 
     return Layer(dense.init, apply, "perceptron")
+
+
+def perceptron_epoch(params: dict, x: jax.Array, t: jax.Array, lr: float = 1.0
+                     ) -> tuple[dict, jax.Array]:
+    """One pass of Rosenblatt's learning rule over the examples in order.
+
+    For each example: y = step(w.x + b); w += lr (t - y) x; b += lr (t - y). On linearly separable
+    data the number of mistakes per pass reaches 0 after finitely many passes (Novikoff 1962).
+
+    Args:
+      params: a Perceptron's {"w": (in, out), "b": (out,)}.
+      x: (n, in) examples; t: (n, out) targets in {0, 1}.
+    Returns:
+      (new params, number of mistakes made during the pass).
+    """
+
+    def one(p, xt):
+        xi, ti = xt
+        yi = ((xi @ p["w"] + p["b"]) > 0).astype(xi.dtype)
+        err = ti - yi
+        new = {"w": p["w"] + lr * jnp.outer(xi, err), "b": p["b"] + lr * err}
+        return new, jnp.any(err != 0)
+
+    params, wrong = jax.lax.scan(one, params, (x, t))
+    return params, jnp.sum(wrong)
