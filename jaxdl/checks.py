@@ -34,7 +34,12 @@ def positive_int(value: Any, name: str, owner: str) -> int:
 
 def int_tuple(value: Any, n: int, name: str, owner: str) -> tuple[int, ...]:
     """An int or a length-`n` sequence of positive ints, returned as an `n`-tuple."""
-    items = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        items = (value,) * n
+    elif isinstance(value, (tuple, list)):
+        items = tuple(value)
+    else:
+        raise TypeError(f"{owner}: {name} must be an int or a sequence of {n} ints, got {value!r}")
     if len(items) != n:
         _fail(owner, name, f"an int or a sequence of {n} ints", value)
     return tuple(positive_int(v, name, owner) for v in items)

@@ -27,14 +27,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def int_tuple(value: Any, n: int, name: str, owner: str) -> tuple[int, ...]:
-    """`checks.int_tuple` that also names the owner when `value` is neither an int nor a
-    sequence (e.g. a float)."""
-    if not _is_int(value) and not isinstance(value, Sequence):
-        raise TypeError(f"{owner}: {name} must be an int or a sequence of {n} ints, got {value!r}")
-    return checks.int_tuple(value, n, name, owner)
-
-
 def conv_output_size(w: int, f: int, p: int, s: int) -> int:
     """Output width of a convolution: `floor((W - F + 2P) / S) + 1` (fundamentals 000, 3.2.3).
 
@@ -101,8 +93,8 @@ def _conv(
     use_bias: bool, w_init: Initializer | None, b_init: Initializer,
 ) -> Layer:
     features = checks.positive_int(features, "features", owner)
-    window = int_tuple(kernel_size, n, "kernel_size", owner)
-    strides = int_tuple(strides, n, "strides", owner)
+    window = checks.int_tuple(kernel_size, n, "kernel_size", owner)
+    strides = checks.int_tuple(strides, n, "strides", owner)
     padding = padding_spec(padding, n, owner)
     w_init = lecun_normal() if w_init is None else w_init
 

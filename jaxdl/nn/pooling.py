@@ -14,7 +14,8 @@ from jax import lax
 
 from jaxdl import checks
 from jaxdl.core import Layer
-from jaxdl.nn.conv import Padding, int_tuple, output_shape, padding_spec
+from jaxdl.checks import int_tuple
+from jaxdl.nn.conv import Padding, output_shape, padding_spec
 
 
 def _pool(

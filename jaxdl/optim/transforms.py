@@ -1,0 +1,493 @@
+"""Gradient transforms, the building blocks of every optimizer (fundamentals 002: GD -> SGD ->
+momentum -> AdaGrad -> RMSProp -> Adam).
+
+Notation: g is the incoming update (a gradient), u the outgoing one, t = 1, 2, ... the step
+(`count` after the increment), lr the learning rate. Every hyperparameter may be a jax array
+(traced under `jit`/`vmap`) and is cast to each leaf's dtype, so the maths keeps the leaf's dtype
+under strict dtype promotion (float32, or float64 with x64). States are NamedTuples with optax's
+names and fields.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxdl import checks
+from jaxdl.optim.base import (
+    EmptyState, GradientTransformation, Mask, ScalarOrSchedule, init_empty_state, masked)
+
+_INT32_MAX = jnp.iinfo(jnp.int32).max
+
+
+def _c(h: ArrayLike, x: jax.Array) -> jax.Array:
+    """Hyperparameter `h` in the dtype of leaf `x`."""
+    return jnp.asarray(h, dtype=jnp.asarray(x).dtype)
+
+
+def _inc(count: jax.Array) -> jax.Array:
+    """count + 1, saturating at the int32 maximum (no overflow to negative steps)."""
+    return jnp.where(count < _INT32_MAX, count + 1, count)
+
+
+def _zero_count() -> jax.Array:
+    return jnp.zeros([], jnp.int32)
+
+
+def _ema(g: jax.Array, m: jax.Array, decay: ArrayLike, order: int) -> jax.Array:
+    """m <- (1 - decay) g^order + decay m."""
+    return _c(1 - decay, g) * g**order + _c(decay, m) * m
+
+
+def _debias(m: jax.Array, decay: ArrayLike, count: jax.Array) -> jax.Array:
+    """m / (1 - decay^count) (bias correction of an EMA started at 0)."""
+    return m / (1 - _c(decay, m) ** count.astype(m.dtype))
+
+
+def _needs_params(params: Any, owner: str) -> None:
+    if params is None:
+        raise ValueError(
+            f"{owner}: params must be passed to update(updates, state, params), got None")
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: jax.Array  # int32, number of updates so far
+
+
+class TraceState(NamedTuple):
+    trace: Any
+
+
+class ScaleByRssState(NamedTuple):
+    sum_of_squares: Any
+
+
+class ScaleByRmsState(NamedTuple):
+    nu: Any
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    count: jax.Array
+    nu: Any
+
+
+class ScaleByRStdDevState(NamedTuple):
+    mu: Any
+    nu: Any
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+class ScaleByAdamState(NamedTuple):
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+class ScaleByRpropState(NamedTuple):
+    step_sizes: Any
+    prev_updates: Any
+
+
+class WeightDecaySchedule(NamedTuple):
+    count: jax.Array
+
+
+class ApplyIfFiniteState(NamedTuple):
+    notfinite_count: jax.Array  # consecutive non-finite updates (reset by a finite one)
+    last_finite: jax.Array  # bool: was the last update finite
+    total_notfinite: jax.Array  # non-finite updates since init
+    inner_state: Any
+
+
+def scale(step_size: ArrayLike) -> GradientTransformation:
+    """u = step_size * g."""
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda g: _c(step_size, g) * g, updates), state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> GradientTransformation:
+    """u = -lr_t * g: the descent step, ready for `apply_updates`.
+
+    `learning_rate` is a number (or array) or a schedule `step -> lr`. A schedule's step count
+    lives in the state (`ScaleByScheduleState(count)`, int32): the first update uses lr(0), the
+    next lr(1), ..., exactly as `optax.scale_by_learning_rate`.
+    """
+    if not callable(learning_rate):
+        checks.in_range(learning_rate, "learning_rate", "scale_by_learning_rate", 0.0)
+        return scale(-learning_rate)
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(_zero_count())
+
+    def update(updates, state, params=None):
+        del params
+        lr = learning_rate(state.count)
+        updates = jax.tree.map(lambda g: _c(-jnp.asarray(lr), g) * g, updates)
+        return updates, ScaleByScheduleState(_inc(state.count))
+
+    return GradientTransformation(init, update)
+
+
+def trace(decay: ArrayLike, nesterov: bool = False) -> GradientTransformation:
+    """Momentum (heavy ball): m_t = g_t + decay * m_{t-1}; u = m_t, or with `nesterov`
+    u = g_t + decay * m_t (Sutskever et al. 2013). State `TraceState(trace=m)`."""
+    checks.in_range(decay, "decay", "trace", 0.0)
+
+    def init(params):
+        return TraceState(jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates, state, params=None):
+        del params
+        f = lambda g, m: g + _c(decay, m) * m  # noqa: E731
+        m = jax.tree.map(f, updates, state.trace)
+        return (jax.tree.map(f, updates, m) if nesterov else m), TraceState(m)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rss(initial_accumulator_value: ArrayLike = 0.1, eps: ArrayLike = 1e-7
+                 ) -> GradientTransformation:
+    """AdaGrad scaling (Duchi et al. 2011): s_t = s_{t-1} + g_t^2 (s_0 = initial_accumulator_value);
+    u = g_t / sqrt(s_t + eps), and 0 where s_t = 0. State `ScaleByRssState(sum_of_squares=s)`."""
+    checks.in_range(initial_accumulator_value, "initial_accumulator_value", "scale_by_rss", 0.0)
+    checks.in_range(eps, "eps", "scale_by_rss", 0.0)
+
+    def init(params):
+        return ScaleByRssState(
+            jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params))
+
+    def update(updates, state, params=None):
+        del params
+        s = jax.tree.map(lambda g, s: g * g + s, updates, state.sum_of_squares)
+        inv = jax.tree.map(
+            lambda s: jnp.where(s > 0, jax.lax.rsqrt(s + _c(eps, s)), jnp.zeros_like(s)), s)
+        return jax.tree.map(lambda i, g: i * g, inv, updates), ScaleByRssState(s)
+
+    return GradientTransformation(init, update)
+
+
+def _rms_scaling(nu_hat: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
+    if eps_in_sqrt:
+        return jax.lax.rsqrt(nu_hat + _c(eps, nu_hat))
+    return 1 / (jnp.sqrt(nu_hat) + _c(eps, nu_hat))
+
+
+def _check_rms(owner: str, decay: ArrayLike, eps: ArrayLike, initial_scale: ArrayLike) -> None:
+    checks.in_range(decay, "decay", owner, 0.0, 1.0)
+    checks.in_range(eps, "eps", owner, 0.0)
+    checks.in_range(initial_scale, "initial_scale", owner, 0.0)
+
+
+def scale_by_rms(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale: ArrayLike = 0.0,
+                 eps_in_sqrt: bool = True, bias_correction: bool = False
+                 ) -> GradientTransformation:
+    """RMSProp scaling (Hinton 2012): nu_t = decay nu_{t-1} + (1 - decay) g_t^2 (nu_0 =
+    initial_scale); nu_hat = nu_t / (1 - decay^t) with `bias_correction`, else nu_t;
+    u = g_t / sqrt(nu_hat + eps) (`eps_in_sqrt`, optax's default) or g_t / (sqrt(nu_hat) + eps)
+    (PyTorch's). State `ScaleByRmsState(nu)`, or `ScaleByRmsWithCountState(count, nu)`."""
+    _check_rms("scale_by_rms", decay, eps, initial_scale)
+
+    def init(params):
+        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
+        return ScaleByRmsWithCountState(_zero_count(), nu) if bias_correction else \
+            ScaleByRmsState(nu)
+
+    def update(updates, state, params=None):
+        del params
+        nu = jax.tree.map(lambda g, n: _ema(g, n, decay, 2), updates, state.nu)
+        if bias_correction:
+            count = _inc(state.count)
+            nu_hat = jax.tree.map(lambda n: _debias(n, decay, count), nu)
+        else:
+            nu_hat = nu
+        updates = jax.tree.map(lambda n, g: _rms_scaling(n, eps, eps_in_sqrt) * g, nu_hat, updates)
+        return updates, (ScaleByRmsWithCountState(count, nu) if bias_correction else
+                         ScaleByRmsState(nu))
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_stddev(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale: ArrayLike = 0.0,
+                    eps_in_sqrt: bool = True, bias_correction: bool = False
+                    ) -> GradientTransformation:
+    """Centered RMSProp (Graves 2013): as `scale_by_rms` with the variance in place of the second
+    moment: mu_t = decay mu_{t-1} + (1 - decay) g_t; u = g_t / sqrt(nu_hat - mu_hat^2 + eps)
+    (or / (sqrt(nu_hat - mu_hat^2) + eps)). State `ScaleByRStdDevState(mu, nu)` (+ count)."""
+    _check_rms("scale_by_stddev", decay, eps, initial_scale)
+
+    def init(params):
+        mu = jax.tree.map(jnp.zeros_like, params)
+        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
+        return ScaleByRStdDevWithCountState(_zero_count(), mu, nu) if bias_correction else \
+            ScaleByRStdDevState(mu, nu)
+
+    def update(updates, state, params=None):
+        del params
+        mu = jax.tree.map(lambda g, m: _ema(g, m, decay, 1), updates, state.mu)
+        nu = jax.tree.map(lambda g, n: _ema(g, n, decay, 2), updates, state.nu)
+        if bias_correction:
+            count = _inc(state.count)
+            mu_hat = jax.tree.map(lambda m: _debias(m, decay, count), mu)
+            nu_hat = jax.tree.map(lambda n: _debias(n, decay, count), nu)
+        else:
+            mu_hat, nu_hat = mu, nu
+        updates = jax.tree.map(lambda m, n, g: _rms_scaling(n - m * m, eps, eps_in_sqrt) * g,
+                               mu_hat, nu_hat, updates)
+        return updates, (ScaleByRStdDevWithCountState(count, mu, nu) if bias_correction else
+                         ScaleByRStdDevState(mu, nu))
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-8,
+                  eps_root: ArrayLike = 0.0, *, nesterov: bool = False) -> GradientTransformation:
+    """Adam scaling (Kingma & Ba 2015).
+
+    mu_t = b1 mu_{t-1} + (1 - b1) g_t,  nu_t = b2 nu_{t-1} + (1 - b2) g_t^2,
+    mu_hat = mu_t / (1 - b1^t),  nu_hat = nu_t / (1 - b2^t),
+    u = mu_hat / (sqrt(nu_hat + eps_root) + eps).
+    With `nesterov` (NAdam, Dozat 2016, as optax):
+    mu_hat = b1 mu_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t).
+    State `ScaleByAdamState(count, mu, nu)`.
+    """
+    checks.in_range(b1, "b1", "scale_by_adam", 0.0, 1.0, high_open=True)
+    checks.in_range(b2, "b2", "scale_by_adam", 0.0, 1.0, high_open=True)
+    checks.in_range(eps, "eps", "scale_by_adam", 0.0)
+    checks.in_range(eps_root, "eps_root", "scale_by_adam", 0.0)
+
+    def init(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return ScaleByAdamState(_zero_count(), zeros, zeros)
+
+    def update(updates, state, params=None):
+        del params
+        mu = jax.tree.map(lambda g, m: _ema(g, m, b1, 1), updates, state.mu)
+        nu = jax.tree.map(lambda g, n: _ema(g, n, b2, 2), updates, state.nu)
+        count = _inc(state.count)
+        if nesterov:
+            mu_hat = jax.tree.map(
+                lambda m, g: _c(b1, m) * _debias(m, b1, _inc(count))
+                + _c(1 - b1, g) * _debias(g, b1, count), mu, updates)
+        else:
+            mu_hat = jax.tree.map(lambda m: _debias(m, b1, count), mu)
+        nu_hat = jax.tree.map(lambda n: _debias(n, b2, count), nu)
+        updates = jax.tree.map(
+            lambda m, v: m / (jnp.sqrt(v + _c(eps_root, v)) + _c(eps, v)), mu_hat, nu_hat)
+        return updates, ScaleByAdamState(count, mu, nu)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5,
+                   eta_plus: ArrayLike = 1.2, min_step_size: ArrayLike = 1e-6,
+                   max_step_size: ArrayLike = 50.0) -> GradientTransformation:
+    """Rprop step sizes, iRprop- as PyTorch's `torch.optim.Rprop` (Riedmiller & Braun 1993;
+    Igel & Huesken 2003). Step sizes start at `learning_rate`; with p_{t-1} the previous output:
+
+    s = sign(g_t * p_{t-1});  step_t = clip(step_{t-1} * (eta_plus if s > 0, eta_minus if s < 0,
+    1 if s = 0), min_step_size, max_step_size);  g_t <- 0 where s < 0;  u = step_t * sign(g_t).
+
+    So on a sign change the step shrinks and that update is zero (and the next step sees no sign).
+    u is the ascent direction, as optax's `scale_by_rprop`; the `rprop` alias negates it.
+    State `ScaleByRpropState(step_sizes, prev_updates=u)` (optax's names and contents).
+
+    Differs from optax 0.2.8 on purpose: optax returns the previous step's update (zeroed where
+    the gradient flips now), so its first update is always zero and every update comes one step
+    late (optax PR #1725); jaxdl returns the current one, as PyTorch. Like PyTorch, the clip also
+    applies when s = 0.
+    """
+    checks.in_range(learning_rate, "learning_rate", "scale_by_rprop", 0.0)
+    checks.in_range(eta_minus, "eta_minus", "scale_by_rprop", 0.0, 1.0, low_open=True,
+                    high_open=True)
+    checks.in_range(eta_plus, "eta_plus", "scale_by_rprop", 1.0, low_open=True)
+    checks.in_range(min_step_size, "min_step_size", "scale_by_rprop", 0.0)
+    checks.in_range(max_step_size, "max_step_size", "scale_by_rprop", 0.0)
+    if checks.is_concrete((min_step_size, max_step_size)) and float(max_step_size) < float(
+            min_step_size):
+        raise ValueError(f"scale_by_rprop: max_step_size must be >= min_step_size "
+                         f"({min_step_size}), got {max_step_size}")
+
+    def init(params):
+        return ScaleByRpropState(jax.tree.map(lambda p: jnp.full_like(p, learning_rate), params),
+                                 jax.tree.map(jnp.zeros_like, params))
+
+    def new_step(g, prev, step):
+        s = jnp.sign(g * prev)
+        factor = jnp.where(s > 0, _c(eta_plus, g), jnp.where(s < 0, _c(eta_minus, g),
+                                                             jnp.ones_like(g)))
+        return jnp.clip(step * factor, _c(min_step_size, g), _c(max_step_size, g))
+
+    def new_update(g, prev, step):
+        return jnp.where(g * prev < 0, jnp.zeros_like(g), step * jnp.sign(g))
+
+    def update(updates, state, params=None):
+        del params
+        step = jax.tree.map(new_step, updates, state.prev_updates, state.step_sizes)
+        u = jax.tree.map(new_update, updates, state.prev_updates, step)
+        return u, ScaleByRpropState(step, u)
+
+    return GradientTransformation(init, update)
+
+
+def clip(max_delta: ArrayLike) -> GradientTransformation:
+    """Element-wise clipping: u = clip(g, -max_delta, max_delta)."""
+    checks.in_range(max_delta, "max_delta", "clip", 0.0)
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda g: jnp.clip(g, -_c(max_delta, g), _c(max_delta, g)),
+                            updates), state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+def global_norm(updates: Any) -> jax.Array:
+    """||g|| = sqrt(sum over all leaves of sum g^2), in the widest float dtype of the leaves
+    (0 with a zero gradient at g = 0)."""
+    leaves = jax.tree.leaves(updates)
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    dtype = max((jnp.asarray(x).dtype for x in leaves), key=lambda d: jnp.finfo(d).bits)
+    sq = sum(jnp.sum(x * x).astype(dtype) for x in leaves)
+    positive = sq > 0  # sqrt'(0) is infinite: take the gradient at 0 to be 0, not NaN
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, jnp.ones_like(sq))),
+                     jnp.zeros_like(sq))
+
+
+def clip_by_global_norm(max_norm: ArrayLike) -> GradientTransformation:
+    """Rescale when too long (Pascanu et al. 2013): u = g if ||g|| <= max_norm else
+    g / ||g|| * max_norm, with ||g|| the norm over all leaves together.
+
+    Differs from optax on purpose: optax tests ||g|| < max_norm, so ||g|| = max_norm = 0 gives
+    0/0 = NaN; jaxdl keeps g (finite, and the gradient through it too).
+    """
+    checks.in_range(max_norm, "max_norm", "clip_by_global_norm", 0.0)
+
+    def update(updates, state, params=None):
+        del params
+        norm = global_norm(updates)
+        keep = norm <= _c(max_norm, norm)
+        denom = jnp.where(keep, jnp.ones_like(norm), norm)
+
+        def one(g):
+            return jnp.where(keep, g, g / denom.astype(g.dtype) * _c(max_norm, g))
+
+        return jax.tree.map(one, updates), state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+def add_decayed_weights(weight_decay: ScalarOrSchedule = 0.0, mask: Mask | None = None
+                        ) -> GradientTransformation:
+    """Decoupled weight decay (Loshchilov & Hutter 2019): u = g + weight_decay * w.
+
+    Chained before `scale_by_learning_rate`, the step is -lr (g + weight_decay w): L2 decay that
+    bypasses any adaptive scaling (AdamW). `weight_decay` may be a schedule (its count in a
+    `WeightDecaySchedule(count)` state). `mask` (pytree of bools or params -> bools) picks the
+    leaves to decay, e.g. weights but not biases. Needs `params` in `update`.
+    """
+    if not callable(weight_decay):
+        checks.in_range(weight_decay, "weight_decay", "add_decayed_weights", 0.0)
+
+    def init(params):
+        del params
+        return WeightDecaySchedule(_zero_count()) if callable(weight_decay) else EmptyState()
+
+    def update(updates, state, params=None):
+        _needs_params(params, "add_decayed_weights")
+        if callable(weight_decay):
+            wd, new_state = weight_decay(state.count), WeightDecaySchedule(_inc(state.count))
+        else:
+            wd, new_state = weight_decay, state
+        return jax.tree.map(lambda g, p: g + _c(wd, p) * p, updates, params), new_state
+
+    t = GradientTransformation(init, update)
+    return t if mask is None else masked(t, mask)
+
+
+def max_norm(max_value: ArrayLike, axis: int = 0) -> GradientTransformation:
+    """Max-norm constraint (Srebro et al. 2005; with dropout, Srivastava et al. 2014, 5.1).
+
+    Returns u' such that w + u' = (w + u) * min(1, max_value / ||w + u||_unit): every unit's
+    incoming weight vector is renormalized to norm max_value when it is longer, and kept
+    otherwise (up to the rounding of one addition in `apply_updates`). The unit norm is taken
+    over `axis` for a 2-D kernel (Dense w of shape (in, out): axis=0 gives one norm per output
+    unit, a column), over every axis but the last for a Conv HWIO kernel (one per output
+    channel); leaves with fewer than 2 axes (biases, scalars) pass through untouched.
+    Put it last in a chain (after the learning rate); it needs `params` in `update`.
+    """
+    checks.in_range(max_value, "max_value", "max_norm", 0.0, low_open=True)
+    if axis not in (0, 1, -1, -2):
+        raise ValueError(f"max_norm: axis must be 0 or 1 (an axis of a 2-D kernel), got {axis!r}")
+
+    def one(u, p):
+        if p.ndim < 2:
+            return u
+        axes = (axis,) if p.ndim == 2 else tuple(range(p.ndim - 1))
+        w = p + u
+        norm = jnp.sqrt(jnp.sum(w * w, axis=axes, keepdims=True))
+        over = norm > _c(max_value, norm)
+        factor = jnp.where(over, _c(max_value, norm) / jnp.where(over, norm, jnp.ones_like(norm)),
+                           jnp.ones_like(norm))
+        return w * factor - p
+
+    def update(updates, state, params=None):
+        _needs_params(params, "max_norm")
+        return jax.tree.map(one, updates, params), state
+
+    return GradientTransformation(init_empty_state, update)
+
+
+def apply_if_finite(transform: GradientTransformation, max_consecutive_errors: int
+                    ) -> GradientTransformation:
+    """Skip non-finite updates: when any leaf of g holds a NaN or an Inf, u = 0 and the inner state
+    stays unchanged, unless more than `max_consecutive_errors` such updates came in a row (then
+    it gives up and applies them). Counts them as optax's `ApplyIfFiniteState`
+    (notfinite_count, last_finite, total_notfinite, inner_state)."""
+    if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int) \
+            or max_consecutive_errors < 0:
+        raise ValueError(f"apply_if_finite: max_consecutive_errors must be an int >= 0, got "
+                         f"{max_consecutive_errors!r}")
+
+    def init(params):
+        return ApplyIfFiniteState(_zero_count(), jnp.array(True), _zero_count(),
+                                  transform.init(params))
+
+    def update(updates, state, params=None):
+        finite = functools.reduce(
+            jnp.logical_and, [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)],
+            jnp.array(True))
+        notfinite_count = jnp.where(finite, jnp.zeros_like(state.notfinite_count),
+                                    _inc(state.notfinite_count))
+        new_updates, inner = jax.lax.cond(
+            finite | (notfinite_count > max_consecutive_errors),
+            lambda: transform.update(updates, state.inner_state, params),
+            lambda: (jax.tree.map(jnp.zeros_like, updates), state.inner_state))
+        total = jnp.where(finite, state.total_notfinite, _inc(state.total_notfinite))
+        return new_updates, ApplyIfFiniteState(notfinite_count, finite, total, inner)
+
+    return GradientTransformation(init, update)
+
+
+__all__ = [
+    "ScaleByScheduleState", "TraceState", "ScaleByRssState", "ScaleByRmsState",
+    "ScaleByRmsWithCountState", "ScaleByRStdDevState", "ScaleByRStdDevWithCountState",
+    "ScaleByAdamState", "ScaleByRpropState", "WeightDecaySchedule", "ApplyIfFiniteState",
+    "scale", "scale_by_learning_rate", "trace", "scale_by_rss", "scale_by_rms", "scale_by_stddev",
+    "scale_by_adam", "scale_by_rprop", "clip", "global_norm", "clip_by_global_norm",
+    "add_decayed_weights", "max_norm", "apply_if_finite",
+]

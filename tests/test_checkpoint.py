@@ -1,0 +1,148 @@
+"""`jaxdl.checkpoint`: save/restore round trips, keep-last-k, atomicity, errors, bit-exact resume,
+and frozen-layer fine-tuning."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl import checkpoint, optim
+from jaxdl.activations import Relu
+from jaxdl.core import serial
+from jaxdl.data import digits
+from jaxdl.losses import softmax_cross_entropy
+from jaxdl.nn.dense import Dense
+from jaxdl.nn.dropout import Dropout
+from jaxdl.nn.normalization import BatchNorm
+from jaxdl.nn.reshape import Flatten
+from jaxdl.train import TrainState, fit, init_state
+
+(X, Y), _ = digits()
+X, Y = X[:512], Y[:512]
+MODEL = serial(Flatten(), Dense(32), BatchNorm(), Relu(), Dropout(0.1), Dense(10))
+ADAM = optim.adam(1e-2)
+
+
+def _state(key, dtype=jnp.float32):
+    ts = init_state(MODEL, ADAM, (8, 8, 1), key)
+    return ts._replace(params={**ts.params, "5_dense": jax.tree.map(
+        lambda a: a.astype(dtype), ts.params["5_dense"])})
+
+
+def _assert_trees_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
+            u, v = jax.random.key_data(u), jax.random.key_data(v)
+        assert u.dtype == v.dtype and u.shape == v.shape
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_restore_gives_back_the_exact_structure_dtypes_and_values(tmp_path, key):
+    ts = _state(key, jnp.bfloat16)
+    assert checkpoint.save(tmp_path / "ck", ts) == 0
+    like = _state(jax.random.fold_in(key, 9), jnp.bfloat16)
+    restored = checkpoint.restore(tmp_path / "ck", like)
+    assert isinstance(restored, TrainState)
+    assert restored.state["4_dropout"] == {} and restored.params["0_flatten"] == {}
+    assert restored.params["5_dense"]["w"].dtype == jnp.bfloat16
+    assert restored.opt_state[0].count.dtype == ts.opt_state[0].count.dtype
+    _assert_trees_equal(restored, ts)
+
+
+def test_save_keeps_the_last_k_and_restores_the_latest_by_default(tmp_path, key):
+    states = [_state(jax.random.fold_in(key, s))._replace(step=jnp.array(s, jnp.int32))
+              for s in range(1, 6)]
+    for ts in states:
+        checkpoint.save(tmp_path, ts, keep=2)
+    assert checkpoint.steps(tmp_path) == [4, 5]
+    _assert_trees_equal(checkpoint.restore(tmp_path, states[0]), states[4])
+    _assert_trees_equal(checkpoint.restore(tmp_path, states[0], step=4), states[3])
+    with pytest.raises(ValueError, match=r"step 2 not in .*steps: \[4, 5\]"):
+        checkpoint.restore(tmp_path, states[0], step=2)
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, key, monkeypatch):
+    from orbax.checkpoint._src.path import atomicity
+
+    first, second = _state(key), _state(jax.random.fold_in(key, 1))
+    checkpoint.save(tmp_path, first, step=1, keep=1)
+
+    async def crash(self):
+        raise RuntimeError("power cut before the rename")
+
+    monkeypatch.setattr(atomicity.AtomicRenameTemporaryPath, "finalize", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        checkpoint.save(tmp_path, second, step=2, keep=1)
+    monkeypatch.undo()
+    assert any("orbax-checkpoint-tmp" in name for name in os.listdir(tmp_path))  # partial write
+    assert checkpoint.steps(tmp_path) == [1]
+    _assert_trees_equal(checkpoint.restore(tmp_path, second), first)
+
+
+def test_restore_errors_name_the_directory_and_the_mismatch(tmp_path, key):
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match=f"{missing}.*does not exist"):
+        checkpoint.restore(missing, _state(key))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty.*holds no checkpoint"):
+        checkpoint.restore(tmp_path / "empty", _state(key))
+    checkpoint.save(tmp_path / "ck", _state(key))
+    other = init_state(serial(Flatten(), Dense(16), Dense(10)), ADAM, (8, 8, 1), key)
+    with pytest.raises(ValueError, match=r"ck.*different structure.*params\.1_dense\.w: saved "
+                                         r"float32\[64, 32\], expected float32\[64, 16\]"):
+        checkpoint.restore(tmp_path / "ck", other)
+    with pytest.raises(ValueError, match=r"different structure.*missing \(\d+\): "
+                                         r"params\.2_dense\.b.*"
+                                         r"unexpected \(14\): \S*2_batch_norm"):
+        checkpoint.restore(tmp_path / "ck", other)
+    with pytest.raises(ValueError, match=r"different structure.*saved float32\[10\], expected "
+                                         r"bfloat16\[10\]"):
+        checkpoint.restore(tmp_path / "ck", _state(key, jnp.bfloat16))
+
+
+def test_resuming_fit_from_a_checkpoint_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
+    args = dict(epochs=4, batch_size=64, progress=False)
+    full, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X, Y), key=jax.random.key(7), **args)
+    cb = checkpoint.checkpoint_callback(tmp_path, every=2, keep=1)
+    args["epochs"] = 2
+    fit(MODEL, softmax_cross_entropy, ADAM, (X, Y), key=jax.random.key(7), callbacks=[cb], **args)
+    assert checkpoint.steps(tmp_path) == [2 * (512 // 64)]
+    like = init_state(MODEL, ADAM, (8, 8, 1), jax.random.key(0))
+    restored = checkpoint.restore(tmp_path, like)
+    args["epochs"] = 4
+    resumed, history = fit(MODEL, softmax_cross_entropy, ADAM, (X, Y), initial_state=restored,
+                           **args)
+    assert len(history.train_loss) == 2  # epochs 2 and 3 only
+    _assert_trees_equal(resumed, full)
+
+
+def test_freeze_mask_by_name_and_position(key):
+    params = init_state(MODEL, ADAM, (8, 8, 1), key).params
+    mask = checkpoint.freeze_mask(params, ["1_dense", 2])
+    assert mask["1_dense"] == {"w": True, "b": True}
+    assert mask["2_batch_norm"] == {"scale": True, "bias": True}
+    assert mask["5_dense"] == {"w": False, "b": False}
+    with pytest.raises(ValueError, match=r"frozen entry '9_conv'.*layers: \['0_flatten'"):
+        checkpoint.freeze_mask(params, ["9_conv"])
+    with pytest.raises(ValueError, match="frozen position 7 is not a layer"):
+        checkpoint.freeze_mask(params, [7])
+
+
+def test_fine_tuning_frozen_layers_moves_only_the_unfrozen_params_and_bn_state():
+    pre, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X, Y), epochs=1, batch_size=64,
+                 key=jax.random.key(1), progress=False)
+    tuned, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1,
+                   batch_size=64, key=jax.random.key(2), progress=False,
+                   init=(pre.params, pre.state), frozen=["1_dense", 2])
+    _assert_trees_equal(tuned.params["1_dense"], pre.params["1_dense"])
+    _assert_trees_equal(tuned.params["2_batch_norm"], pre.params["2_batch_norm"])
+    _assert_trees_equal(tuned.state["2_batch_norm"], pre.state["2_batch_norm"])
+    assert not np.array_equal(tuned.params["5_dense"]["w"], pre.params["5_dense"]["w"])
+    assert not np.array_equal(tuned.params["5_dense"]["b"], pre.params["5_dense"]["b"])
+    free, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1, batch_size=64,
+                  key=jax.random.key(2), progress=False, init=(pre.params, pre.state))
+    assert not np.array_equal(free.state["2_batch_norm"]["mean"], pre.state["2_batch_norm"]["mean"])
+    assert not np.array_equal(free.params["1_dense"]["w"], pre.params["1_dense"]["w"])
