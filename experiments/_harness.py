@@ -14,6 +14,12 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# `python experiments/NAME.py` puts experiments/ first on sys.path, where experiments/mnist1d.py
+# would shadow the `mnist1d` package. Every experiment imports this module first, so drop the folder
+# (this module and the script itself are already loaded).
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
+
 QUICK = os.environ.get("QUICK", "0") not in ("", "0")
 RESULTS = Path(os.environ.get("JAXDL_RESULTS", "results"))
 

@@ -50,6 +50,7 @@ def vmap_fit(
     hparams: dict[str, Any] | None = None, keys: jax.Array, val: tuple[Any, Any] | None = None,
     epochs: int, batch_size: int, metrics: Sequence[Metric] = (accuracy,),
     penalty: Callable | None = None, model_hparams: dict[str, Any] | None = None,
+    penalty_hparams: dict[str, Any] | None = None,
 ) -> tuple[TrainState, History]:
     """Train K models in one compiled program; model k equals `fit(model_k, loss,
     make_optimizer(**hparams[k]), train, key=keys[k], ...)` (to float tolerance).
@@ -66,10 +67,15 @@ def vmap_fit(
       (TrainState with a leading K axis on every leaf, History with (K, epochs) arrays).
     """
     hparams, model_hparams = dict(hparams or {}), dict(model_hparams or {})
-    k = _lengths("vmap_fit", keys, {"hparams": hparams, "model_hparams": model_hparams})
+    penalty_hparams = dict(penalty_hparams or {})
+    if penalty_hparams and penalty is None:
+        raise ValueError("vmap_fit: penalty_hparams needs a penalty(params, **h), got penalty=None")
+    k = _lengths("vmap_fit", keys, {"hparams": hparams, "model_hparams": model_hparams,
+                                    "penalty_hparams": penalty_hparams})
     keys = keys if np.ndim(keys) == 1 else jnp.stack([keys] * k)
     hp = {n: jnp.asarray(v) for n, v in hparams.items()}
     mhp = {n: jnp.asarray(v) for n, v in model_hparams.items()}
+    php = {n: jnp.asarray(v) for n, v in penalty_hparams.items()}
 
     def make(m: dict[str, Any]) -> Layer:
         return model if isinstance(model, Layer) else model(**m)
@@ -82,21 +88,22 @@ def vmap_fit(
     def init(key, h, m):
         return init_state(make(m), make_optimizer(**h), shape, key)
 
-    def epoch(ts, h, m, e, x, y):
+    def epoch(ts, h, m, ph, e, x, y):
+        pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
         run = epoch_fn(make(m), loss, make_optimizer(**h), batch_size=batch_size,
-                       metrics=metrics, penalty=penalty)
+                       metrics=metrics, penalty=pen)
         return run(ts, e, x, y)
 
     def validate(ts, m, vx, vy):
         return eval_fn(make(m), loss, metrics, min(1024, vx.shape[0]))(ts.params, ts.state, vx, vy)
 
     ts = jax.jit(jax.vmap(init))(keys, hp, mhp)
-    run = jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, None, None, None)))
+    run = jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None)))
     check = jax.jit(jax.vmap(validate, in_axes=(0, 0, None, None)))
     logs: dict[str, list] = {}
     for e in range(epochs):
         t0 = time.perf_counter()
-        ts, ms, bad = run(ts, hp, mhp, jnp.asarray(e, jnp.int32), x, y)
+        ts, ms, bad = run(ts, hp, mhp, php, jnp.asarray(e, jnp.int32), x, y)
         ms, bad = jax.device_get((ms, bad))
         rows = [_epoch_means({n: v[i] for n, v in ms.items()}, int(bad[i]), False)[0]
                 for i in range(k)]

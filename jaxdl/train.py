@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import checks
+from jaxdl import checks, optim
 from jaxdl.core import Layer, Params, State
 from jaxdl.losses import accuracy
 
@@ -116,7 +116,7 @@ def make_train_step(
         if frozen:
             new_state = {k: ts.state[k] if k in frozen else v for k, v in new_state.items()}
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-        params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), ts.params, updates)
+        params = optim.apply_updates(ts.params, updates)
         out = {"loss": value, **{_name(m): m(outputs, y) for m in metrics}}
         out["finite"] = _all_finite(grads)
         return TrainState(ts.step + 1, params, new_state, opt_state, ts.key), out
@@ -336,7 +336,6 @@ def fit(
         whose model state (batch-norm statistics) does not move.
       mesh: a `jax.sharding.Mesh` with a "data" axis (see jaxdl.parallel) to shard each batch.
     """
-    from jaxdl import optim
     from jaxdl.checkpoint import freeze_mask, layer_keys
 
     if key is None and initial_state is None:

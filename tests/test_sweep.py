@@ -49,6 +49,26 @@ def test_vmap_fit_equals_separate_fits_over_seeds_rates_init_scale_and_dropout()
     assert not np.allclose(ts.params["1_dense"]["w"][0], ts.params["1_dense"]["w"][1])
 
 
+def test_vmap_fit_sweeps_penalty_strength_equal_to_separate_fits_with_that_penalty():
+    from jaxdl.losses import l2_penalty
+
+    keys = jnp.stack([jax.random.key(1)] * 2)
+    lams = jnp.array([0.0, 5.0], jnp.float32)
+    model = make_model(0.1, 0.0)
+    ts, _ = vmap_fit(model, softmax_cross_entropy, make_optimizer, TRAIN, keys=keys, epochs=1,
+                     batch_size=32, hparams={"lr": jnp.array([1e-2, 1e-2])},
+                     penalty=lambda p, lam: l2_penalty(p, lam, 256),
+                     penalty_hparams={"lam": lams})
+    for k in range(2):
+        one, _ = fit(model, softmax_cross_entropy, make_optimizer(1e-2), TRAIN, epochs=1,
+                     batch_size=32, key=keys[k], progress=False,
+                     penalty=lambda p, lam=lams[k]: l2_penalty(p, lam, 256))
+        for a, b in zip(jax.tree.leaves(ts.params), jax.tree.leaves(one.params)):
+            np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-6)
+    w = ts.params["1_dense"]["w"]
+    assert float(jnp.sum(w[1] ** 2)) < float(jnp.sum(w[0] ** 2))  # L2 shrank the weights
+
+
 def test_vmap_fit_names_the_hyperparameter_whose_length_differs():
     with pytest.raises(ValueError, match=r"same length K.*keys=3.*lr=2"):
         vmap_fit(make_model(0.1, 0.0), softmax_cross_entropy, make_optimizer, TRAIN,
