@@ -57,7 +57,6 @@ for i, v in enumerate(np.asarray(p3)):
     ax.text(i + 0.2, v + 0.1, f"{v:.3f}", ha="center", fontsize=8)
 ax.set_xticks(range(3))
 plot.label(ax, "softmax of [3, 1, -3]", "component j", "value", legend=True)
-fig.tight_layout()
 ex.figure(fig, "activations.png", "Each activation (blue), its closed-form derivative (wide) and "
           "jax.grad (dashed); the tanh panel adds the printed -(tanh)^2 (dotted)")
 
@@ -272,7 +271,6 @@ ax.set_yscale("log")
 plot.label(ax, f"epochs to 100% (x: never, in {EPOCHS})", "activation", "epochs (log)")
 axes2.ravel()[0].legend(fontsize=7)
 for fg in (fig, fig2):
-    fg.tight_layout()
 for a in list(axes2.ravel()[len(runs):]):
     a.axis("off")
 ex.figure(fig, "boundaries.png", "Decision boundaries learned in input space by each activation; "

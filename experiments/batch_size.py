@@ -164,7 +164,6 @@ axes[1, 2].bar(xs, stt, color="tab:orange")
 axes[1, 2].set_xticks(xs, labels)
 plot.label(axes[1, 2], f"seconds to val accuracy {TARGET} (0: not reached)", "batch size",
            "seconds")
-fig.tight_layout()
 ex.figure(fig, "batch_size.png", "Accuracy by epoch and by time, val loss by epoch, per-step "
           "losses, seconds per epoch and seconds to the target")
 ex.finish()

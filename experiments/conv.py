@@ -106,6 +106,5 @@ for i, (ax, (a, title)) in enumerate(zip(axes[0], panels)):
     ax.set_xlabel("column j")
     if i == 0:
         ax.set_ylabel("row i")
-fig.tight_layout()
 ex.figure(fig, "feature_maps.png", "The worked convolution example and a pooling step")
 ex.finish()

@@ -193,7 +193,6 @@ for row, cond in enumerate(CONDS):
         ax.set_ylim(WD[0] / 1.6, WD[1] * 1.6)
         plot.label(ax, f"{kind} search, {cond} ranges", "learning rate",
                    "weight decay", legend=True)
-fig.subplots_adjust(hspace=0.4, wspace=0.35)
 fig.colorbar(sc, ax=list(axes.ravel()), label="val accuracy", pad=0.02)
 ex.figure(fig, "search.png", f"The {BUDGET} sampled points of each search coloured by validation "
           "accuracy (red star: the winner chosen on val); same budget, same training seed")

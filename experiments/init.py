@@ -145,7 +145,6 @@ for act in (["tanh"] if QUICK else ACTS):
         ax.set_yscale("log")
         plot.label(ax, f"{act}, {name}", "activation (clipped to range)", "count (log)")
     axes[0, 0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
     ex.figure(fig, f"hist_{act.lower()}.png", f"{act}: per-layer activation histograms "
               "(layer 1 purple -> last layer yellow) under each initialisation")
 fig, axes = plot.figure(3, 2, width=4.4, height=3.4)
@@ -158,7 +157,6 @@ for j, act in enumerate(ACTS):
     plot.label(axes[0, j], f"{act}: activation std per layer", "hidden layer", "std (log)")
     plot.label(axes[1, j], f"{act}: gradient norm per layer", "hidden layer", "||dL/dW|| (log)")
 axes[0, 2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.0))
-fig.tight_layout()
 ex.figure(fig, "std_and_grads.png", "Activation std (top) and weight-gradient norm (bottom) per "
           "hidden layer, for each initialisation")
 

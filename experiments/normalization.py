@@ -116,7 +116,6 @@ for name in names:
     axes[0, 2].semilogx(LRS[s >= 0], s[s >= 0], "o-", ms=3, label=name)
 plot.label(axes[0, 2], "steps to converge vs learning rate", "learning rate (log)",
            "steps (unstable/unconverged omitted)", legend=True)
-fig.tight_layout()
 ex.figure(fig, "gd_contours.png", "GD paths on the loss contours (raw: zig-zag across the narrow "
           "valley; standardised: nearly round contours) and steps to converge per learning rate")
 
@@ -174,7 +173,6 @@ fig, axes = plot.figure(4, width=3.4)
 for ax, (name, v) in zip(axes[0], scaled.items()):
     ax.hist(np.asarray(v).ravel(), bins=60, color="tab:blue")
     plot.label(ax, f"{name}\nskewness {sk[name]:.2f}", "value", "count")
-fig.tight_layout()
 ex.figure(fig, "skewed_scaling.png",
           "A lognormal feature before and after min-max, z-score and log scaling")
 
@@ -298,7 +296,6 @@ for norm, r in sweep.items():
 axes[0, 2].axhline(WORKING, color="k", ls=":", lw=0.8)
 plot.label(axes[0, 2], "learning-rate sweep, batch 64", "SGD learning rate (log)", "test accuracy",
            legend=True)
-fig.tight_layout()
 ex.figure(fig, "cnn_norms.png", "Normalization layers in a small CNN on digits: accuracy and speed "
           "by batch size, and the learning-rate range with and without BN")
 ex.finish()

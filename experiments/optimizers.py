@@ -136,7 +136,6 @@ for r, (fname, (f, w0, steps, bounds)) in enumerate(FUNCS.items()):
         plot.contour_path(axes[r, c], lambda x, y: f(x, y),
                           {n: best2d[(fname, n)]["path"] for n in group},
                           bounds, title=f"{fname}: " + ", ".join(group))
-fig.tight_layout()
 ex.figure(fig, "trajectories.png",
           "Paths on the contours, each optimizer at its best lr of the grid")
 fig, axes = plot.figure(2, width=5.0)
@@ -144,7 +143,6 @@ for c, fname in enumerate(FUNCS):
     for n in MAKE:
         axes[0, c].semilogy(best2d[(fname, n)]["losses"] + 1e-12, label=n, lw=1)
     plot.label(axes[0, c], f"{fname}: f along the path", "step", "f (log)", legend=True)
-fig.tight_layout()
 ex.figure(fig, "loss_2d.png", "Objective per step on the 2-D functions")
 
 # --- 2. mnist1d MLP: every optimizer, its lr picked from a grid of 3, 3 seeds each --------------
@@ -298,7 +296,6 @@ axes[0, 2].plot(np.arange(1, EPOCHS + 1), curves["SGD"], label="SGD")
 axes[0, 2].plot(np.arange(half + 1, EPOCHS + 1), np.mean(switch_curves, 0),
                 label="Adam -> SGD (after switch)")
 plot.label(axes[0, 2], "Adam first, then SGD", "epoch", "train loss (mean over seeds)", legend=True)
-fig.tight_layout()
 ex.figure(fig, "mnist1d.png",
           "Left: loss curves; middle: AdaGrad's vanishing step; right: Adam then SGD")
 ex.finish()

@@ -198,7 +198,6 @@ for ax, name in zip(axes.ravel(), show):
     ax.plot(ep, c["val_accuracy"].mean(0), marker=mark, label="val")
     ax.set_ylim(max(low, 0.0), 1.01)
     plot.label(ax, name, f"passes over {n} examples", "accuracy", legend=True)
-fig.subplots_adjust(hspace=0.45, wspace=0.3)
 ex.figure(fig, "curves.png", "Train / val accuracy per epoch (mean over seeds); the train curve is "
           "measured with dropout active")
 

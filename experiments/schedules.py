@@ -135,7 +135,6 @@ for n, (_, _, g) in SCHED.items():
 for g, title in enumerate(GROUPS):
     plot.label(axes[g // 2, g % 2], title, "step", "learning rate", legend=True)
     axes[g // 2, g % 2].legend(fontsize=6.5)
-fig.tight_layout()
 ex.figure(fig, "curves.png",
           "Every schedule over 1000 steps; crosses: optax's curve every 25 steps")
 
@@ -203,6 +202,5 @@ for i, n in enumerate(names):
     axes[0, 1].plot(np.arange(1, EPOCHS + 1), loss[i].mean(0), lw=1, label=n, color=plt.cm.tab20(i))
 plot.label(axes[0, 1], "training loss (mean over seeds)", "epoch", "train loss")
 axes[0, 1].legend(fontsize=6)
-fig.tight_layout()
 ex.figure(fig, "training.png", "Each schedule as SGD-momentum's learning rate on the mnist1d MLP")
 ex.finish()

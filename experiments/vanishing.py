@@ -97,7 +97,6 @@ for ax, act_name in zip(axes[0], ACTS):
         ax.semilogy(np.arange(1, len(n) + 1), n, style, label=variant)
     plot.label(ax, f"{act_name}, depth {deep}", "hidden layer (1 = nearest the input)",
                "||dL/dW|| (log)", legend=True)
-fig.tight_layout()
 ex.figure(fig, "grad_norm_per_layer.png", "Gradient norm of each layer's weights, one panel per activation")
 
 fig, axes = plot.figure(1, width=5.5)

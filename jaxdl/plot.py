@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 
 def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.4) -> tuple:
     """A figure with an (nrows, ncols) grid of axes, always returned as a 2-D array of axes."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                             layout="constrained")
     return fig, axes
 
 

@@ -98,9 +98,12 @@ def make_train_step(
     to `fold_in(ts.key, ts.step)`. Model state of the top-level layers named in `frozen` is kept.
     Metrics: "loss", each metric on the batch outputs, and "finite" (loss and grads finite). A
     non-finite loss turns the grads into NaN, so `apply_if_finite` skips that update too.
+    Params of the `frozen` layers get zero gradients (stop_gradient): pair with `optim.freeze`.
     """
 
     def objective(params, state, x, y, key):
+        if frozen:  # no gradient flows into frozen layers, so XLA drops their backward pass
+            params = {k: jax.lax.stop_gradient(v) if k in frozen else v for k, v in params.items()}
         outputs, new_state = model.apply(params, state, x, key=key, train=True)
         value = loss(outputs, y)
         if penalty is not None:
@@ -241,6 +244,17 @@ def _compiled_epoch(model, loss, optimizer, batch_size, metrics, penalty, skip, 
                             data_sharding=sharding))
 
 
+@functools.lru_cache(maxsize=32)
+def _wrap_optimizer(optimizer: Any, layers: tuple[str, ...], frozen: tuple[str, ...], skip: bool):
+    """`optimizer` with frozen layers' updates zeroed and non-finite steps skipped; cached, so the
+    same arguments give the same object and `_compiled_epoch` reuses its compiled epoch."""
+    if frozen:
+        optimizer = optim.chain(optimizer, optim.freeze({k: k in frozen for k in layers}))
+    if skip:
+        optimizer = optim.apply_if_finite(optimizer, max_consecutive_errors=2**31 - 1)
+    return optimizer
+
+
 def learning_rate(opt_state: Any) -> np.ndarray | None:
     """The learning rate an optimizer state exposes (`hyperparams["learning_rate"]`), or None.
 
@@ -336,7 +350,7 @@ def fit(
         whose model state (batch-norm statistics) does not move.
       mesh: a `jax.sharding.Mesh` with a "data" axis (see jaxdl.parallel) to shard each batch.
     """
-    from jaxdl.checkpoint import freeze_mask, layer_keys
+    from jaxdl.checkpoint import layer_keys
 
     if key is None and initial_state is None:
         raise ValueError("fit: key must be a PRNG key (or pass initial_state), got None")
@@ -354,17 +368,10 @@ def fit(
     ts = initial_state
     if ts is None:
         ts = init_state(model, optimizer, tuple(x.shape[1:]), key, init)
-    frozen_keys = ()
-    if frozen:
-        mask = freeze_mask(ts.params, frozen)
-        frozen_keys = layer_keys(ts.params, frozen, "fit")
-        optimizer = optim.chain(optimizer, optim.freeze(mask))
-        if initial_state is None:
-            ts = ts._replace(opt_state=optimizer.init(ts.params))
-    if skip_nonfinite:
-        optimizer = optim.apply_if_finite(optimizer, max_consecutive_errors=2**31 - 1)
-        if initial_state is None:
-            ts = ts._replace(opt_state=optimizer.init(ts.params))
+    frozen_keys = layer_keys(ts.params, frozen, "fit") if frozen else ()
+    optimizer = _wrap_optimizer(optimizer, tuple(ts.params), frozen_keys, skip_nonfinite)
+    if initial_state is None and (frozen_keys or skip_nonfinite):
+        ts = ts._replace(opt_state=optimizer.init(ts.params))
     sharding = None
     if mesh is not None:
         from jaxdl.parallel import batch_sharding, replicate

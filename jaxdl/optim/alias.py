@@ -49,6 +49,11 @@ def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     """Full-batch gradient descent: w <- w - lr_t dL/dw on the whole training set.
 
     The same update as `sgd`; only the data you feed differs (all examples at once).
+
+    Args:
+      learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
+    Returns:
+      A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "gd")
     return sgd(learning_rate)
@@ -71,7 +76,14 @@ def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
 
 def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> GradientTransformation:
     """Nesterov momentum (Sutskever et al. 2013 form): m_t = g_t + beta m_{t-1};
-    w <- w - lr_t (g_t + beta m_t). = sgd(learning_rate, momentum=beta, nesterov=True)."""
+    w <- w - lr_t (g_t + beta m_t). = sgd(learning_rate, momentum=beta, nesterov=True).
+
+    Args:
+      learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
+      beta: momentum decay >= 0.
+    Returns:
+      A `GradientTransformation`; its updates are added to the params by `apply_updates`.
+    """
     _lr(learning_rate, "nesterov")
     return sgd(learning_rate, momentum=beta, nesterov=True)
 
