@@ -270,7 +270,6 @@ ax.set_xticks(range(len(runs)), list(runs), rotation=45, fontsize=7)
 ax.set_yscale("log")
 plot.label(ax, f"epochs to 100% (x: never, in {EPOCHS})", "activation", "epochs (log)")
 axes2.ravel()[0].legend(fontsize=7)
-for fg in (fig, fig2):
 for a in list(axes2.ravel()[len(runs):]):
     a.axis("off")
 ex.figure(fig, "boundaries.png", "Decision boundaries learned in input space by each activation; "
