@@ -57,28 +57,33 @@ def members(ts, k):
     return [jax.tree.map(lambda a, i=i: a[i], ts) for i in range(k)]
 
 
-# --- 1. dropout rates (hidden / input) and max-norm + dropout: ONE vmap_fit over configs x seeds --
-configs = {"none": (0.0, 0.0, 1e4), "dropout hidden 0.2": (0.0, 0.2, 1e4),
-           "dropout hidden 0.5": (0.0, 0.5, 1e4), "dropout hidden 0.8": (0.0, 0.8, 1e4),
-           "dropout input 0.2": (0.2, 0.0, 1e4), "dropout input 0.5": (0.5, 0.0, 1e4),
-           "dropout input 0.8": (0.8, 0.0, 1e4),
-           MAXNORM: (0.2, 0.5, MAX_NORM)}
+# --- 1+2. dropout (hidden / input), max-norm + dropout, L2 and L1: ONE vmap_fit over configs x seeds
+# configs: (input dropout, hidden dropout, max-norm, L1 lambda, L2 lambda); lambda 0 adds nothing.
+L2_NAME, L1_NAME = f"L2 (lambda {LAM_L2:g})", f"L1 (lambda {LAM_L1:g})"
+configs = {"none": (0.0, 0.0, 1e4, 0.0, 0.0), "dropout hidden 0.2": (0.0, 0.2, 1e4, 0.0, 0.0),
+           "dropout hidden 0.5": (0.0, 0.5, 1e4, 0.0, 0.0),
+           "dropout hidden 0.8": (0.0, 0.8, 1e4, 0.0, 0.0),
+           "dropout input 0.2": (0.2, 0.0, 1e4, 0.0, 0.0),
+           "dropout input 0.5": (0.5, 0.0, 1e4, 0.0, 0.0),
+           "dropout input 0.8": (0.8, 0.0, 1e4, 0.0, 0.0),
+           MAXNORM: (0.2, 0.5, MAX_NORM, 0.0, 0.0),
+           L2_NAME: (0.0, 0.0, 1e4, 0.0, LAM_L2), L1_NAME: (0.0, 0.0, 1e4, LAM_L1, 0.0)}
 names = list(configs)
 col = lambda j: np.repeat(np.array([configs[c][j] for c in names], np.float32), SEEDS)  # noqa: E731
+
+
+def penalty(p, l1, l2):
+    return l1_penalty(p, l1, n) + l2_penalty(p, l2, n)
+
+
 ts, hist = vmap_fit(make_model, loss, make_opt, train, val=val, epochs=EPOCHS, batch_size=BATCH,
                     keys=jnp.concatenate([keys] * len(names)), hparams={"max_value": col(2)},
-                    model_hparams={"input_rate": col(0), "hidden_rate": col(1)})
+                    model_hparams={"input_rate": col(0), "hidden_rate": col(1)},
+                    penalty=penalty, penalty_hparams={"l1": col(3), "l2": col(4)})
 all_ts = members(ts, len(names) * SEEDS)
 for c, name in enumerate(names):
     sl = slice(c * SEEDS, (c + 1) * SEEDS)
     runs[name] = {"ts": all_ts[sl], "curves": {k: v[sl] for k, v in hist.values.items()}}
-
-# --- 2. L2 and L1 penalties (fit's penalty=, one vmap_fit over seeds each) -----------------------
-for name, pen in ((f"L2 (lambda {LAM_L2:g})", lambda p: l2_penalty(p, LAM_L2, n)),
-                  (f"L1 (lambda {LAM_L1:g})", lambda p: l1_penalty(p, LAM_L1, n))):
-    ts, hist = vmap_fit(plain_net, loss, lambda: optim.adam(LR), train, val=val, epochs=EPOCHS,
-                        batch_size=BATCH, keys=keys, penalty=pen)
-    runs[name] = {"ts": members(ts, SEEDS), "curves": hist.values}
 
 # --- 3. augmentation: fit has no augmentation hook, so the training set is pre-augmented ---------
 def jitter(key, img):
