@@ -11,6 +11,7 @@ validation split picks the hyperparameters, the test split is touched once, for 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -45,6 +46,33 @@ def _lengths(owner: str, keys: Any, groups: dict[str, dict[str, Any]]) -> int:
     return next(iter(sizes.values()))
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_sweep(model: ModelLike, loss: Loss, make_optimizer: Callable[..., Any],
+                    penalty: Callable | None, shape: tuple[int, ...], batch_size: int,
+                    metrics: tuple[Metric, ...]) -> tuple[Callable, Callable, Callable]:
+    """The jitted, vmapped (init, epoch, validate) of a sweep; cached, so a second `vmap_fit` with
+    the same functions reuses the compiled programs (as `fit` does)."""
+
+    def make(m: dict[str, Any]) -> Layer:
+        return model if isinstance(model, Layer) else model(**m)
+
+    def init(key, h, m):
+        return init_state(make(m), make_optimizer(**h), shape, key)
+
+    def epoch(ts, h, m, ph, e, x, y):
+        pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
+        run = epoch_fn(make(m), loss, make_optimizer(**h), batch_size=batch_size,
+                       metrics=metrics, penalty=pen)
+        return run(ts, e, x, y)
+
+    def validate(ts, m, vx, vy):
+        return eval_fn(make(m), loss, metrics, min(1024, vx.shape[0]))(ts.params, ts.state, vx, vy)
+
+    return (jax.jit(jax.vmap(init)),
+            jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None))),
+            jax.jit(jax.vmap(validate, in_axes=(0, 0, None, None))))
+
+
 def vmap_fit(
     model: ModelLike, loss: Loss, make_optimizer: Callable[..., Any], train: tuple[Any, Any], *,
     hparams: dict[str, Any] | None = None, keys: jax.Array, val: tuple[Any, Any] | None = None,
@@ -77,29 +105,12 @@ def vmap_fit(
     mhp = {n: jnp.asarray(v) for n, v in model_hparams.items()}
     php = {n: jnp.asarray(v) for n, v in penalty_hparams.items()}
 
-    def make(m: dict[str, Any]) -> Layer:
-        return model if isinstance(model, Layer) else model(**m)
-
-    first = make({n: v[0] for n, v in mhp.items()})
+    first = model if isinstance(model, Layer) else model(**{n: v[0] for n, v in mhp.items()})
     epochs, batch_size = check_inputs(first, train, val, epochs, batch_size, keys[0], "vmap_fit")
     x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
-    shape, metrics = tuple(x.shape[1:]), tuple(metrics)
-
-    def init(key, h, m):
-        return init_state(make(m), make_optimizer(**h), shape, key)
-
-    def epoch(ts, h, m, ph, e, x, y):
-        pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
-        run = epoch_fn(make(m), loss, make_optimizer(**h), batch_size=batch_size,
-                       metrics=metrics, penalty=pen)
-        return run(ts, e, x, y)
-
-    def validate(ts, m, vx, vy):
-        return eval_fn(make(m), loss, metrics, min(1024, vx.shape[0]))(ts.params, ts.state, vx, vy)
-
-    ts = jax.jit(jax.vmap(init))(keys, hp, mhp)
-    run = jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None)))
-    check = jax.jit(jax.vmap(validate, in_axes=(0, 0, None, None)))
+    init, run, check = _compiled_sweep(model, loss, make_optimizer, penalty, tuple(x.shape[1:]),
+                                       batch_size, tuple(metrics))
+    ts = init(keys, hp, mhp)
     logs: dict[str, list] = {}
     for e in range(epochs):
         t0 = time.perf_counter()
