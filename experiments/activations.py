@@ -207,7 +207,7 @@ if not QUICK:
                for a in others)
     ex.verdict("sigmoid spends long on plateaus (002): most plateau epochs of all 7, and >= 25% "
                "of its epochs to 100%", most and sg["plateau_fraction"] >= 0.25,
-               f"median plateau epochs: " + ", ".join(
+               "median plateau epochs: " + ", ".join(
                    f"{a} {np.median(summary[a]['plateau_epochs']):g}" for a in summary)
                + f"; sigmoid plateau fraction {sg['plateau_fraction']:.2f}")
 

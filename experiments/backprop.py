@@ -1,5 +1,6 @@
 """Backprop by hand: the 2-2-2 sigmoid network of the fundamentals, the four equations BP1-BP4
-written out against `jax.grad`, one gradient step, 10000 steps, and forward- vs reverse-mode cost."""
+written out against `jax.grad`, one gradient step, 10000 steps, and forward- vs reverse-mode
+cost."""
 
 import time
 
@@ -32,7 +33,8 @@ _, state, _ = model.init(jax.random.key(0), (2,))
 
 
 def to_params(w):
-    """Dense kernels are (in, out): column j holds the weights into unit j (h1 <- w1, w2; o1 <- w5, w6)."""
+    """Dense kernels are (in, out): column j holds the weights into unit j (h1 <- w1, w2;
+    o1 <- w5, w6)."""
     return {"0_dense": {"w": jnp.array([[w["w1"], w["w3"]], [w["w2"], w["w4"]]]),
                         "b": jnp.array([b1, b1])}, "1_sigmoid": {},
             "2_dense": {"w": jnp.array([[w["w5"], w["w7"]], [w["w6"], w["w8"]]]),
@@ -80,7 +82,8 @@ ex.verdict("The printed forward pass is reproduced by jaxdl's Dense + Sigmoid la
 # --- gradients: BP1-BP4 by hand vs jax.grad -------------------------------------------------------
 W1, W2 = p["0_dense"]["w"], p["2_dense"]["w"]
 delta_o = (out_o - t) * sigmoid_grad(net_o)  # BP1: dE/dz_L = (a_L - t) * sigma'(z_L)
-delta_h = (delta_o @ W2.T) * sigmoid_grad(net_h)  # BP2: delta_l = (W_{l+1} delta_{l+1}) * sigma'(z_l)
+# BP2: delta_l = (W_{l+1} delta_{l+1}) * sigma'(z_l)
+delta_h = (delta_o @ W2.T) * sigmoid_grad(net_h)
 grad_b2, grad_b1 = delta_o.sum(0), delta_h.sum(0)  # BP3: dE/db = delta
 grad_W2, grad_W1 = out_h.T @ delta_o, x.T @ delta_h  # BP4: dE/dw_jk = a_k^{l-1} delta_j^l
 by_hand = {"w1": grad_W1[0, 0], "w2": grad_W1[1, 0], "w3": grad_W1[0, 1], "w4": grad_W1[1, 1],
@@ -120,7 +123,8 @@ ex.metrics["outputs_after_10000_steps"] = [float(v) for v in y_final[0]]
 # the step's new weights, 0.291027924 after one step and 0.0000351085 after 10000.
 mazur = {"w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,
          "w5": 0.35891648, "w6": 0.408666186, "w7": 0.511301270, "w8": 0.561370121}
-ex.table("One gradient step (lr 0.5, biases fixed)", ["weight", "before", "after", "printed (Mazur)"],
+ex.table("One gradient step (lr 0.5, biases fixed)",
+         ["weight", "before", "after", "printed (Mazur)"],
          [[k, w[k], float(v), mazur[k]] for k, v in zip(w, w_one)])
 step_diff = max(abs(float(v) - mazur[k]) for k, v in zip(w, w_one))
 e_printed_weights = float(error(jnp.array([mazur[k] for k in w])))

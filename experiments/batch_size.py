@@ -19,7 +19,7 @@ if QUICK:
 train, val, _ = data.split(x_all, y_all, val=0.2, test=0.0, key=jax.random.key(0))
 n = int(train[0].shape[0])
 # Epoch budget per batch size: small batches take many steps per epoch and need few epochs.
-BUDGET = ({1: 2, 32: 6, n: 40} if QUICK else
+BUDGET = ({1: 2, n: 10} if QUICK else
           {1: 6, 8: 20, 32: 40, 128: 80, 512: 200, n: 600})
 SIZES = list(BUDGET)
 model = serial(Dense(100), Relu(), Dense(100), Relu(), Dense(10))

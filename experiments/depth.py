@@ -172,7 +172,7 @@ fig, axes = plot.figure(1)
 for name, h in (("deep linear", h_lin), ("logistic regression", h_lr),
                 ("same shape + ReLU", h_relu)):
     axes[0, 0].plot(np.arange(1, LIN_EPOCHS + 1), h["val_accuracy"].mean(0), label=name)
-plot.label(axes[0, 0], "mnist1d: 4 linear hidden layers vs one layer", "epoch", "test accuracy (seed mean)",
-           legend=True)
+plot.label(axes[0, 0], "mnist1d: 4 linear hidden layers vs one layer", "epoch",
+           "test accuracy (seed mean)", legend=True)
 ex.figure(fig, "linear_collapse.png", "A deep linear network learns what one linear layer learns")
 ex.finish()

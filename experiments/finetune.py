@@ -13,12 +13,13 @@ from _harness import QUICK, Experiment
 
 from jaxdl import checkpoint, optim, plot
 from jaxdl.data import digits
-from jaxdl.losses import accuracy, softmax_cross_entropy
+from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn import Conv2D, Dense, Flatten, MaxPool, Relu, serial
 from jaxdl.train import evaluate, fit, init_state, predict
 
 ex = Experiment("finetune", "pre-train on digits 0-4, fine-tune to digits 5-9 from few examples",
-                "000 section 3.7 (3.7.2 fine-tuning, 3.7.3 what is updated, 3.7.4 the three states)")
+                "000 section 3.7 (3.7.2 fine-tuning, 3.7.3 what is updated, 3.7.4 the three "
+                "states)")
 PRE_EPOCHS, LR, STEPS = (2, 3e-3, 20) if QUICK else (30, 3e-3, 200)
 SHOTS, SEEDS = ((5,), 1) if QUICK else ((1, 3, 10, 30), 5)
 ex.setting(pretrain="digits 0-4, Adam 1e-3, batch 32, %d epochs" % PRE_EPOCHS,
@@ -27,7 +28,8 @@ ex.setting(pretrain="digits 0-4, Adam 1e-3, batch 32, %d epochs" % PRE_EPOCHS,
            finetune_steps=f"{STEPS} gradient steps, batch min(10, 5k)",
            test="all test images of the classes of each task")
 
-# body = the pre-trained feature extractor (params key "0_serial"), head = the classifier ("1_dense")
+# body = the pre-trained feature extractor (params key "0_serial"), head = the classifier
+# ("1_dense")
 body = serial(Conv2D(16, 3, padding="SAME"), Relu(), MaxPool(2), Conv2D(32, 3, padding="SAME"),
               Relu(), MaxPool(2), Flatten(), Dense(64), Relu())
 model = serial(body, Dense(5))
@@ -68,7 +70,7 @@ ex.verdict("A saved and restored checkpoint predicts exactly as the pre-trained 
            f"accuracy on digits 0-4 = {acc_old:.3f}")
 
 
-# --- the new task from k examples per class --------------------------------------------------------
+# --- the new task from k examples per class -----------------------------------------------------
 def few(k, seed):
     rng = np.random.RandomState(seed)
     idx = np.concatenate([rng.choice(np.flatnonzero(new_pool[1] == c), k, replace=False)
@@ -154,8 +156,8 @@ d = p3 - sc
 se = np.sqrt(acc[n3].var(1) / SEEDS + acc[ns].var(1) / SEEDS)  # standard error of the gain
 wins = [k for k, di, e in zip(SHOTS, d, se) if di > 2 * e]
 ex.verdict("With only a few labelled examples per class, fine-tuning a pre-trained network (state "
-           "3) beats training the same network from scratch (3.7.2; 'beats': mean gain > 2 standard "
-           "errors)", len(wins) == len(SHOTS), "state 3 - scratch: " + ", ".join(
+           "3) beats training the same network from scratch (3.7.2; 'beats': mean gain > 2 "
+           "standard errors)", len(wins) == len(SHOTS), "state 3 - scratch: " + ", ".join(
                f"k={k}: {di:+.3f} (se {e:.3f})" for k, di, e in zip(SHOTS, d, se)),
            condition=f"k in {wins}" if 0 < len(wins) < len(SHOTS) else None)
 t = {m: secs[m].mean() for m in METHODS}

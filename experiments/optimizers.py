@@ -21,6 +21,10 @@ MAKE = {"GD": optim.gd, "SGD": optim.sgd, "momentum": optim.momentum, "Nesterov"
         "Rprop": optim.rprop}
 ADAPTIVE = ("AdaGrad", "RMSProp", "Adam", "Rprop")
 FULL = ("GD", "Rprop")  # full batch; every other optimizer is mini-batch
+PLAIN = ("GD", "SGD", "momentum", "Nesterov")  # the first panel of paths; ADAPTIVE the second
+if QUICK:  # compiles dominate quick mode: only the optimizers the verdicts name
+    MAKE = {n: MAKE[n] for n in ("GD", "SGD", "momentum", "AdaGrad", "RMSProp", "Adam")}
+    ADAPTIVE, FULL, PLAIN = ("AdaGrad", "RMSProp", "Adam"), ("GD",), ("GD", "SGD", "momentum")
 
 # --- 1. 2-D test functions, each optimizer run by lax.scan, vmapped over a learning-rate grid
 def ravine(x, y):
@@ -33,6 +37,8 @@ def rosenbrock(x, y):
 
 FUNCS = {"ravine": (ravine, (-9.0, 1.5), 300 if QUICK else 500, (-10, 2, -2.2, 2.2)),
          "rosenbrock": (rosenbrock, (-1.2, 1.0), 600 if QUICK else 3000, (-1.6, 1.4, -0.6, 1.8))}
+if QUICK:  # one compile per optimizer and function: the ravine alone
+    del FUNCS["rosenbrock"]
 LRS_2D = np.logspace(-4, 0, 9 if QUICK else 17)
 NOISE, TOL = 1.0, 1e-3  # SGD on a 2-D function: the true gradient + N(0, NOISE^2) per coordinate
 ex.setting(ravine="0.05 x^2 + 2.5 y^2 from (-9, 1.5)",
@@ -132,7 +138,7 @@ ex.verdict("SGD oscillates: it keeps bouncing around the minimum without lr deca
 
 fig, axes = plot.figure(2, 2, width=5.2, height=4.0)
 for r, (fname, (f, w0, steps, bounds)) in enumerate(FUNCS.items()):
-    for c, group in enumerate((("GD", "SGD", "momentum", "Nesterov"), ADAPTIVE)):
+    for c, group in enumerate((PLAIN, ADAPTIVE)):
         plot.contour_path(axes[r, c], lambda x, y: f(x, y),
                           {n: best2d[(fname, n)]["path"] for n in group},
                           bounds, title=f"{fname}: " + ", ".join(group))

@@ -9,7 +9,7 @@ from _harness import QUICK, Experiment
 
 from jaxdl import data, optim, plot
 from jaxdl.data import augment
-from jaxdl.losses import accuracy, l1_penalty, l2_penalty, softmax_cross_entropy
+from jaxdl.losses import l1_penalty, l2_penalty, softmax_cross_entropy
 from jaxdl.nn import Dense, Dropout, Relu, serial
 from jaxdl.sweep import vmap_fit
 from jaxdl.train import evaluate, fit
@@ -57,7 +57,8 @@ def members(ts, k):
     return [jax.tree.map(lambda a, i=i: a[i], ts) for i in range(k)]
 
 
-# --- 1+2. dropout (hidden / input), max-norm + dropout, L2 and L1: ONE vmap_fit over configs x seeds
+# --- 1+2. dropout (hidden / input), max-norm + dropout, L2 and L1: ONE vmap_fit over configs x
+# seeds
 # configs: (input dropout, hidden dropout, max-norm, L1 lambda, L2 lambda); lambda 0 adds nothing.
 L2_NAME, L1_NAME = f"L2 (lambda {LAM_L2:g})", f"L1 (lambda {LAM_L1:g})"
 configs = {"none": (0.0, 0.0, 1e4, 0.0, 0.0), "dropout hidden 0.2": (0.0, 0.2, 1e4, 0.0, 0.0),

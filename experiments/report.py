@@ -1,8 +1,8 @@
-"""Collect every experiment's results/NAME/table.md into results/REPORT.md: one page, the whole course."""
+"""Collect every experiment's results/NAME/table.md into results/REPORT.md: one page, the whole
+course."""
 
 import re
 import sys
-from pathlib import Path
 
 from _harness import RESULTS
 
@@ -20,7 +20,8 @@ def main() -> int:
     lines = ["# jaxdl: the fundamentals, measured", "",
              "Each section states the claims an experiment tests, the verdict computed from its "
              "measurement, its tables and figures. Regenerate with `make experiments`.", "",
-             "| experiment | claims | hold | do not hold | hold only when |", "|---|---|---|---|---|"]
+             "| experiment | claims | hold | do not hold | hold only when |",
+             "|---|---|---|---|---|"]
     sections = []
     for name in names:
         text = (RESULTS / name / "table.md").read_text()

@@ -18,11 +18,12 @@ from jaxdl.nn.normalization import BatchNorm
 ex = Experiment("vanishing", "vanishing and exploding gradients, and their remedies",
                 "000 section 3.1.5; 002 (vanishing/exploding gradients and remedies)")
 WIDTH, BATCH = 64, 256
-DEPTHS = (5, 10, 20) if QUICK else (5, 10, 20, 30, 50)
+DEPTHS = (5, 20) if QUICK else (5, 10, 20, 30, 50)
 ACTS = {"sigmoid": (Sigmoid, glorot_normal()), "tanh": (Tanh, glorot_normal()),
         "relu": (Relu, he_normal())}
 VARIANTS = ("plain", "batchnorm", "residual")
-ex.setting(width=WIDTH, batch=BATCH, depths=DEPTHS, init="Xavier normal for sigmoid/tanh, He for ReLU",
+ex.setting(width=WIDTH, batch=BATCH, depths=DEPTHS,
+           init="Xavier normal for sigmoid/tanh, He for ReLU",
            loss="softmax cross-entropy on random labels, random N(0,1) inputs")
 
 x = jax.random.normal(jax.random.key(0), (BATCH, WIDTH))
@@ -73,7 +74,8 @@ ex.table(f"Gradient norms at depth {deep}: first vs last hidden layer",
 ex.metrics["grad_norms"] = {f"{a}/{v}/{d}": n for (a, v, d), n in results.items()}
 
 JUDGED = 20  # at 50 layers plain sigmoid's first-layer gradient underflows to exactly 0 in float32
-ratio = {(a, v): results[(a, v, JUDGED)][0] / results[(a, v, JUDGED)][-1] for a in ACTS for v in VARIANTS}
+ratio = {(a, v): results[(a, v, JUDGED)][0] / results[(a, v, JUDGED)][-1]
+         for a in ACTS for v in VARIANTS}
 base = ratio[("sigmoid", "plain")]
 ex.verdict(f"Plain sigmoid gradients vanish with depth (first/last layer < 1e-3 at depth {JUDGED})",
            base < 1e-3, f"first/last = {base:.1e} at depth {JUDGED}; at depth {deep} "
@@ -82,14 +84,15 @@ for remedy, key in (("ReLU (He init)", ("relu", "plain")), ("batch norm", ("sigm
                     ("residual connections", ("sigmoid", "residual"))):
     r = ratio[key]
     ex.verdict(f"{remedy} keeps early-layer gradients alive (first/last >= 100x plain sigmoid's)",
-               r >= 100 * base, f"first/last = {r:.2e} vs {base:.1e} for plain sigmoid at depth {JUDGED} "
+               r >= 100 * base,
+               f"first/last = {r:.2e} vs {base:.1e} for plain sigmoid at depth {JUDGED} "
                f"({r / base:.0e}x)")
 
 relu_res = results[("relu", "residual", deep)][0]
-ex.text(f"Note: residual connections without normalization keep gradients from vanishing but not from "
-        f"exploding: with ReLU at depth {deep}, ||dL/dW_1|| = {relu_res:.1e} (each block adds its output "
-        "to the signal, so the variance grows with depth). Batch norm inside the block, or a scaled "
-        "residual branch, is what keeps deep residual nets stable.")
+ex.text("Note: residual connections without normalization keep gradients from vanishing but not "
+        f"from exploding: with ReLU at depth {deep}, ||dL/dW_1|| = {relu_res:.1e} (each block adds "
+        "its output to the signal, so the variance grows with depth). Batch norm inside the block, "
+        "or a scaled residual branch, is what keeps deep residual nets stable.")
 fig, axes = plot.figure(3)
 for ax, act_name in zip(axes[0], ACTS):
     for variant, style in zip(VARIANTS, ("-", "--", ":")):
@@ -97,18 +100,21 @@ for ax, act_name in zip(axes[0], ACTS):
         ax.semilogy(np.arange(1, len(n) + 1), n, style, label=variant)
     plot.label(ax, f"{act_name}, depth {deep}", "hidden layer (1 = nearest the input)",
                "||dL/dW|| (log)", legend=True)
-ex.figure(fig, "grad_norm_per_layer.png", "Gradient norm of each layer's weights, one panel per activation")
+ex.figure(fig, "grad_norm_per_layer.png",
+          "Gradient norm of each layer's weights, one panel per activation")
 
 fig, axes = plot.figure(1, width=5.5)
 for act_name in ACTS:
     for variant, style in zip(VARIANTS, ("-o", "--s", ":^")):
         axes[0, 0].semilogy(DEPTHS, [results[(act_name, variant, d)][0] for d in DEPTHS], style,
                             label=f"{act_name} {variant}", ms=3)
-plot.label(axes[0, 0], "first-layer gradient vs depth", "depth (hidden layers)", "||dL/dW_1|| (log)")
+plot.label(axes[0, 0], "first-layer gradient vs depth", "depth (hidden layers)",
+           "||dL/dW_1|| (log)")
 axes[0, 0].legend(fontsize=7, ncol=3, loc="lower left")
 ex.figure(fig, "first_layer_grad_vs_depth.png", "First-layer gradient norm against depth")
 
-# Exploding: ReLU with Var(W) = 4/fan_in (2x He) grows the signal sqrt(2)x a layer; clip the gradient norm.
+# Exploding: ReLU with Var(W) = 4/fan_in (2x He) grows the signal sqrt(2)x a layer; clip the
+# gradient norm.
 depth, steps = 20, (10 if QUICK else 40)
 model = serial(*[serial(Dense(WIDTH, w_init=variance_scaling(4.0, "fan_in", "normal")), Relu())
                  for _ in range(depth)], Dense(10))
@@ -123,9 +129,11 @@ def train(opt):
         p, s = carry
         value, g = jax.value_and_grad(loss)(p)
         u, s = opt.update(g, s, p)
-        return (optim.apply_updates(p, u), s), (value, jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree.leaves(g))))
+        gnorm = jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree.leaves(g)))
+        return (optim.apply_updates(p, u), s), (value, gnorm)
 
-    (_, _), (losses, gnorms) = jax.jit(lambda p: jax.lax.scan(step, (p, opt.init(p)), None, length=steps))(params0)
+    (_, _), (losses, gnorms) = jax.jit(
+        lambda p: jax.lax.scan(step, (p, opt.init(p)), None, length=steps))(params0)
     return np.asarray(losses), np.asarray(gnorms)
 
 
@@ -136,12 +144,14 @@ ex.metrics["exploding"] = {"initial_grad_norm": float(g_plain[0]), "loss_plain":
 ex.table("Exploding gradients (ReLU, Var(W) = 4/fan_in, depth 20, SGD lr 1e-3)",
          ["run", "initial ||g||", "final loss", "finite"],
          [["no clipping", g_plain[0], loss_plain[-1], bool(np.isfinite(loss_plain).all())],
-          ["clip_by_global_norm(1.0)", g_clip[0], loss_clip[-1], bool(np.isfinite(loss_clip).all())]])
+          ["clip_by_global_norm(1.0)", g_clip[0], loss_clip[-1],
+           bool(np.isfinite(loss_clip).all())]])
 clip_ok = np.isfinite(loss_clip).all() and loss_clip[-1] < loss_clip[0]
 plain_bad = (not np.isfinite(loss_plain).all()) or loss_plain[-1] > loss_plain[0]
 ex.verdict("Gradient-norm clipping keeps an exploding network's training finite and descending, "
            "where plain SGD diverges",
-           clip_ok and plain_bad, f"initial ||g|| = {g_plain[0]:.1e}; final loss {loss_plain[-1]:.3g} "
+           clip_ok and plain_bad,
+           f"initial ||g|| = {g_plain[0]:.1e}; final loss {loss_plain[-1]:.3g} "
            f"without vs {loss_clip[-1]:.3g} with clipping (start {loss_clip[0]:.3g})")
 fig, axes = plot.figure(1)
 axes[0, 0].semilogy(np.where(np.isfinite(loss_plain), loss_plain, np.nan), label="no clipping")

@@ -202,7 +202,12 @@ def PReLU(init: float = 0.25) -> Layer:
     `y = x` for x >= 0, `a_c * x` below. Params `{"a": (C,)}`, C = the last axis, every slope
     starting at `init`. x: (batch, ..., C) -> y: same shape.
     """
-    slope0 = float(init)
+    try:
+        if isinstance(init, (str, bytes, bool)):
+            raise TypeError
+        slope0 = float(init)
+    except (TypeError, ValueError):
+        raise TypeError(f"PReLU: init must be a number (the initial slope), got {init!r}") from None
 
     def init_fn(key, input_shape):
         if len(input_shape) < 1:

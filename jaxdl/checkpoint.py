@@ -1,8 +1,11 @@
 """Checkpoints (orbax-checkpoint) of a TrainState, and freezing masks for fine-tuning.
 
 `save` writes `directory/<step>/` through orbax's CheckpointManager, which writes into a temporary
-directory and renames it when complete: an interrupted save leaves the previous checkpoints
-intact (and a stray temporary directory that `restore` ignores). The last `keep` are kept.
+directory `<step>.orbax-checkpoint-tmp` and renames it when complete, so a save that fails or is
+killed never touches the previous checkpoints. A save that fails (read-only directory, full disk)
+removes its temporary directory and raises an OSError (PermissionError, ...) naming the
+directory, the step and the cause; a killed one leaves its temporary directory, which `steps` and
+`restore` ignore and the next `save` deletes. The last `keep` are kept.
 The tree is stored flat, one array per leaf keyed by its path ("params.0_dense.w"), PRNG keys as
 their raw key data, so `restore(directory, like)` rebuilds `like`'s exact pytree structure (empty
 dicts of stateless layers included) and checks every shape and dtype against it.
@@ -16,14 +19,20 @@ restored params (`fit(..., init=(params, state))`).
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
+import re
+import shutil
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
+from jaxdl import checks
 from jaxdl.core import Params
+
+_TMP = ".orbax-checkpoint-tmp"  # orbax's suffix for a checkpoint being written
 
 
 def _path_name(path: tuple) -> str:
@@ -50,11 +59,12 @@ def _flat(tree: Any) -> dict[str, np.ndarray]:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence orbax's and absl's INFO/WARNING chatter for the duration of one call."""
+    """Silence orbax's and absl's logging for the duration of one call: its failures reach the
+    caller as exceptions (`save` turns I/O ones into a clear OSError), not as logged tracebacks."""
     loggers = [logging.getLogger(n) for n in ("absl", "orbax", "orbax.checkpoint")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -66,6 +76,7 @@ def _manager(directory: str, keep: int | None, create: bool):
     import orbax.checkpoint as ocp
 
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create,
+                                           cleanup_tmp_directories=create,
                                            enable_async_checkpointing=False)
     return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
@@ -74,20 +85,56 @@ def save(directory: str | os.PathLike, train_state: Any, *, step: int | None = N
          keep: int = 3) -> int:
     """Save `train_state` (any pytree) as checkpoint `step` (default `int(train_state.step)`).
 
-    Keeps the `keep` most recent checkpoints. Returns the step saved.
+    Keeps the `keep` most recent checkpoints. Returns the step saved. A failed write raises an
+    OSError with the cause's errno (PermissionError for a read-only directory, errno ENOSPC for
+    a full disk) naming the directory and the step; the partial write is removed and the
+    checkpoints already in `directory` are left as they were.
     """
     import orbax.checkpoint as ocp
 
+    keep = checks.positive_int(keep, "keep", "checkpoint.save")
     if step is None:
         step = int(train_state.step)
-    if keep < 1:
-        raise ValueError(f"checkpoint.save: keep must be >= 1, got {keep}")
-    with _quiet():
-        manager = _manager(os.fspath(directory), keep, create=True)
-        manager.save(int(step), args=ocp.args.StandardSave(_flat(train_state)), force=True)
-        manager.wait_until_finished()
-        manager.close()
-    return int(step)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"checkpoint.save: step must be an int >= 0, got {step!r}")
+    if step < 0:
+        raise ValueError(f"checkpoint.save: step must be >= 0, got {step}")
+    directory, step = os.fspath(directory), int(step)
+    try:
+        with _quiet():
+            manager = _manager(directory, keep, create=True)
+            try:
+                manager.save(step, args=ocp.args.StandardSave(_flat(train_state)), force=True)
+                manager.wait_until_finished()
+            finally:
+                manager.close()
+    except Exception as e:
+        for partial in glob.glob(os.path.join(glob.escape(directory), f"{step}{_TMP}*")):
+            shutil.rmtree(partial, ignore_errors=True)
+        code, detail = _os_error(e)
+        if code is None:
+            raise
+        raise OSError(code, f"checkpoint.save: cannot write step {step} to {directory!r}: "
+                      f"{os.strerror(code)} ({detail}). The checkpoints already there are "
+                      "intact; fix the cause (permissions, free space) and save again.") from e
+    return step
+
+
+def _os_error(e: BaseException) -> tuple[int | None, str]:
+    """The errno (and the message) of the first OS error in `e`'s chain, or (None, "").
+
+    Python-side writes raise OSError; tensorstore's C++ writes raise ValueError("... [os_error_code
+    ='28']")."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno is not None:
+            return e.errno, str(e)
+        found = re.search(r"os_error_code='?(\d+)", str(e))
+        if found:
+            return int(found.group(1)), str(e).splitlines()[0]
+        e = e.__cause__ or e.__context__
+    return None, ""
 
 
 def steps(directory: str | os.PathLike) -> list[int]:
@@ -153,8 +200,8 @@ def restore(directory: str | os.PathLike, like: Any, *, step: int | None = None)
 def checkpoint_callback(directory: str | os.PathLike, every: int = 1,
                         keep: int = 3) -> Callable[[int, Any, dict], None]:
     """A `fit` callback saving the TrainState after every `every`-th epoch (step = ts.step)."""
-    if every < 1:
-        raise ValueError(f"checkpoint_callback: every must be >= 1, got {every}")
+    every = checks.positive_int(every, "every", "checkpoint_callback")
+    keep = checks.positive_int(keep, "keep", "checkpoint_callback")
 
     def callback(epoch: int, train_state: Any, logs: dict) -> None:
         if (epoch + 1) % every == 0:

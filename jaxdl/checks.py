@@ -18,8 +18,16 @@ def is_concrete(value: Any) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
 
 
+def _shown(value: Any) -> str:
+    """repr for Python values; NumPy's printout for arrays (-0.1, not Array(-0.1, dtype=...))."""
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        a = np.asarray(value)
+        return str(a[()]) if a.ndim == 0 else np.array2string(a, separator=", ")
+    return repr(value)
+
+
 def _fail(owner: str, name: str, requirement: str, value: Any, hint: str = "") -> None:
-    message = f"{owner}: {name} must be {requirement}, got {value!r}"
+    message = f"{owner}: {name} must be {requirement}, got {_shown(value)}"
     raise ValueError(message + (f". {hint}" if hint else ""))
 
 
@@ -45,6 +53,18 @@ def int_tuple(value: Any, n: int, name: str, owner: str) -> tuple[int, ...]:
     return tuple(positive_int(v, name, owner) for v in items)
 
 
+def _numbers(value: Any, name: str, owner: str) -> np.ndarray:
+    """`value` as a float64 array; a string, None or anything non-numeric is a TypeError."""
+    try:
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {name} must be a number or an array of numbers, got "
+                        f"{value!r}") from None
+    return arr
+
+
 def in_range(
     value: Any,
     name: str,
@@ -55,10 +75,11 @@ def in_range(
     low_open: bool = False,
     high_open: bool = False,
 ) -> Any:
-    """Check low <= value <= high (strict where `*_open`) for every element, when concrete."""
+    """Check low <= value <= high (strict where `*_open`) for every element, when concrete; a
+    NaN is out of every range and a non-numeric value (a string, None) is a TypeError."""
     if not is_concrete(value):
         return value
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _numbers(value, name, owner)
     bad = np.zeros(arr.shape, bool) if arr.size else np.zeros((), bool)
     if low is not None:
         bad = bad | ((arr <= low) if low_open else (arr < low))
@@ -68,18 +89,38 @@ def in_range(
     if np.any(bad):
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
         _fail(owner, name, f"in {interval}", value)
     return value
 
 
+def positive_shape(input_shape: tuple[int, ...], owner: str) -> tuple[int, ...]:
+    """Check every size of a per-example `input_shape` is >= 1 (an empty axis holds no data)."""
+    shape = tuple(input_shape)
+    if any(d < 1 for d in shape):
+        raise ValueError(f"{owner}: input_shape must have sizes >= 1, got {shape}")
+    return shape
+
+
 def shape_rank(input_shape: tuple[int, ...], rank: int, owner: str, layout: str) -> None:
-    """Check a per-example `input_shape` (no batch axis) has `rank` axes, e.g. (H, W, C) for NHWC."""
+    """Check a per-example `input_shape` (no batch axis) has `rank` axes, e.g. (H, W, C) for NHWC,
+    each of size >= 1."""
     if len(input_shape) != rank:
         raise ValueError(
             f"{owner}: input_shape must have {rank} axes {layout} (no batch axis), "
             f"got {tuple(input_shape)}"
         )
+    positive_shape(input_shape, owner)
+
+
+def floating(x: Any, name: str, owner: str, hint: str = "") -> None:
+    """Check array `x` has a float dtype (static, so it also runs under jit); a TypeError if not."""
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
+        raise TypeError(f"{owner}: {name} must be a float array, got dtype {dtype}"
+                        + (f"; {hint}" if hint else ""))
 
 
 def require_key(key: Any, owner: str) -> None:

@@ -65,7 +65,8 @@ def _shape(input_shape: Any, owner: str) -> Shape:
     try:
         shape = tuple(int(d) for d in input_shape)
     except TypeError:
-        raise TypeError(f"{owner}: input_shape must be a tuple of ints, got {input_shape!r}") from None
+        raise TypeError(
+            f"{owner}: input_shape must be a tuple of ints, got {input_shape!r}") from None
     if any(d < 1 for d in shape):
         raise ValueError(f"{owner}: input_shape must have positive sizes, got {shape}")
     return shape

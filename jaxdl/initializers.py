@@ -114,6 +114,9 @@ def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         fan_in, fan_out = fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        if n <= 0:
+            raise ValueError(f"variance_scaling: shape must have {mode} >= 1 (Var(W) = scale / "
+                             f"{mode}), got shape {tuple(shape)}")
         variance = scale / n
         if distribution == "normal":
             w = math.sqrt(variance) * jax.random.normal(key, shape, _draw(dtype))

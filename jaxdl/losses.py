@@ -37,11 +37,23 @@ def _work(x: jax.Array) -> jax.Array:
     return x.astype(jnp.float32) if jnp.finfo(x.dtype).bits < 32 else x
 
 
-def _pair(outputs: ArrayLike, targets: ArrayLike, owner: str, names: tuple[str, str]):
+def _check_reduction(reduction: str, owner: str, name: str, shape: tuple[int, ...],
+                     positions: tuple[int, ...]) -> None:
+    """A known reduction, and something to average for 'mean' (the mean of nothing is NaN)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{owner}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction == "mean" and int(np.prod(positions)) == 0:
+        raise ValueError(f"{owner}: {name} must hold at least one example for reduction='mean' "
+                         f"(the mean of none is NaN), got shape {shape}")
+
+
+def _pair(outputs: ArrayLike, targets: ArrayLike, owner: str, names: tuple[str, str],
+          reduction: str):
     outputs = _float(outputs)
     targets = jnp.asarray(targets)
     if outputs.ndim < 1:
         raise ValueError(f"{owner}: {names[0]} must have a batch axis, got shape {outputs.shape}")
+    _check_reduction(reduction, owner, names[0], outputs.shape, outputs.shape[:1])
     if targets.shape != outputs.shape:
         raise ValueError(
             f"{owner}: {names[1]} must have the shape of {names[0]} {outputs.shape}, "
@@ -88,7 +100,7 @@ def mse(outputs: ArrayLike, targets: ArrayLike, *, reduction: Reduction = "mean"
     Returns: a scalar, or (batch,) for 'none'.
     Reference: fundamentals 001, section 3(1) (quadratic cost).
     """
-    a, y, dtype = _pair(outputs, targets, "mse", ("outputs", "targets"))
+    a, y, dtype = _pair(outputs, targets, "mse", ("outputs", "targets"), reduction)
     return _reduce(_per_example(0.5 * jnp.square(y - a)), reduction, "mse", dtype)
 
 
@@ -107,7 +119,8 @@ def squared_error(
     Returns: a scalar, or (batch,) for 'none'.
     Reference: fundamentals 000, section 3.2.5.
     """
-    o, t, dtype = _pair(outputs, targets, "squared_error", ("outputs", "targets"))
+    o, t, dtype = _pair(outputs, targets, "squared_error", ("outputs", "targets"),
+                         reduction)
     return _reduce(_per_example(0.5 * jnp.square(t - o)), reduction, "squared_error", dtype)
 
 
@@ -128,8 +141,11 @@ def binary_cross_entropy(
     Reference: fundamentals 001, section 3(2); 000, section 3.4.11.
     """
     checks.in_range(eps, "eps", "binary_cross_entropy", 0.0, 0.5, high_open=True)
-    a, y, dtype = _pair(probs, targets, "binary_cross_entropy", ("probs", "targets"))
-    a = jnp.clip(a, eps, 1.0 - eps)
+    a, y, dtype = _pair(probs, targets, "binary_cross_entropy", ("probs", "targets"),
+                        reduction)
+    # the margin keeps the gradient -y/a finite in float16 too (|1/a| <= max / 2)
+    lo = jnp.maximum(jnp.asarray(eps, a.dtype), 2.0 / float(jnp.finfo(dtype).max))
+    a = jnp.clip(a, lo, 1.0 - lo)
     loss = -(y * jnp.log(a) + (1.0 - y) * jnp.log1p(-a))
     return _reduce(_per_example(loss), reduction, "binary_cross_entropy", dtype)
 
@@ -149,7 +165,7 @@ def binary_cross_entropy_with_logits(
     Reference: fundamentals 001, section 3(2).
     """
     owner = "binary_cross_entropy_with_logits"
-    z, t, dtype = _pair(logits, targets, owner, ("logits", "targets"))
+    z, t, dtype = _pair(logits, targets, owner, ("logits", "targets"), reduction)
     loss = jnp.maximum(z, 0.0) - z * t + jnp.log1p(jnp.exp(-jnp.abs(z)))
     return _reduce(_per_example(loss), reduction, owner, dtype)
 
@@ -175,6 +191,7 @@ def softmax_cross_entropy(
     labels = jnp.asarray(labels)
     if z.ndim < 1:
         raise ValueError(f"{owner}: logits must have a class axis, got shape {z.shape}")
+    _check_reduction(reduction, owner, "logits", z.shape, z.shape[:-1])
     dtype, classes = z.dtype, z.shape[-1]
     logp = jax.nn.log_softmax(_work(z), axis=-1)
     if labels.shape == z.shape:
@@ -231,6 +248,7 @@ def center_loss(
     Recognition"; fundamentals 000, section 3.4.12.
     """
     x, labels, c = _center_args(features, labels, centers, "center_loss")
+    _check_reduction(reduction, "center_loss", "features", x.shape, x.shape[:1])
     c_y = jnp.take(jax.lax.stop_gradient(c), labels, axis=0)
     per = 0.5 * jnp.sum(jnp.square(_work(x) - _work(c_y)), axis=-1)
     return _reduce(per, reduction, "center_loss", x.dtype)

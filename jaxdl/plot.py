@@ -29,7 +29,7 @@ def label(ax: Any, title: str, xlabel: str, ylabel: str, *, legend: bool = False
 
 def decision_boundary(ax: Any, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
                       y: np.ndarray, *, steps: int = 200, title: str = "") -> None:
-    """Shade `predict`'s class regions over the bounding box of `x` (n, 2) and scatter the points."""
+    """Shade `predict`'s class regions over the bounding box of `x` (n, 2); scatter the points."""
     lo, hi = x.min(0) - 0.5, x.max(0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
     grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
@@ -43,7 +43,8 @@ def contour_path(ax: Any, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
                  paths: dict[str, np.ndarray], bounds: tuple[float, float, float, float], *,
                  title: str = "", levels: int = 30, log: bool = True) -> None:
     """Contours of f(x, y) over `bounds` (xmin, xmax, ymin, ymax) with optimizer paths (T, 2)."""
-    gx, gy = np.meshgrid(np.linspace(bounds[0], bounds[1], 300), np.linspace(bounds[2], bounds[3], 300))
+    gx, gy = np.meshgrid(np.linspace(bounds[0], bounds[1], 300),
+                         np.linspace(bounds[2], bounds[3], 300))
     z = f(gx, gy)
     ax.contour(gx, gy, np.log1p(z) if log else z, levels=levels, cmap="Greys", linewidths=0.6)
     for name, p in paths.items():

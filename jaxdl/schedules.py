@@ -90,10 +90,13 @@ def piecewise_constant(boundaries: ArrayLike, values: ArrayLike) -> Schedule:
     """
     owner = "piecewise_constant"
     b, v = jnp.asarray(boundaries), jnp.asarray(values)
-    if b.ndim != 1 or v.ndim != 1 or v.shape[0] != b.shape[0] + 1:
+    if b.ndim != 1:
+        raise ValueError(f"{owner}: boundaries must be 1-D (n steps), got shape {b.shape}: "
+                         f"{boundaries!r}")
+    if v.ndim != 1 or v.shape[0] != b.shape[0] + 1:
         raise ValueError(
-            f"{owner}: values must be 1-D with len(boundaries) + 1 entries (boundaries 1-D), "
-            f"got values of shape {v.shape} for boundaries of shape {b.shape}"
+            f"{owner}: values must be 1-D with len(boundaries) + 1 = {b.shape[0] + 1} entries "
+            f"(one per interval), got shape {v.shape}: {values!r}"
         )
     if checks.is_concrete(b) and b.shape[0] > 1 and not np.all(np.diff(np.asarray(b)) > 0):
         raise ValueError(f"{owner}: boundaries must be strictly increasing, got {boundaries!r}")

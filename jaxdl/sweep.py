@@ -23,8 +23,8 @@ import numpy as np
 from jaxdl.core import Layer
 from jaxdl.losses import accuracy
 from jaxdl.train import (
-    History, Loss, Metric, TrainState, _epoch_means, _name, check_inputs, epoch_fn, eval_fn,
-    evaluate, init_state, learning_rate,
+    History, Loss, Metric, TrainState, _learning_rate, _name, all_finite_state, check_inputs,
+    epoch_fn, epoch_logs, eval_fn, evaluate, init_state,
 )
 
 ModelLike = Layer | Callable[..., Layer]
@@ -49,9 +49,15 @@ def _lengths(owner: str, keys: Any, groups: dict[str, dict[str, Any]]) -> int:
 @functools.lru_cache(maxsize=16)
 def _compiled_sweep(model: ModelLike, loss: Loss, make_optimizer: Callable[..., Any],
                     penalty: Callable | None, shape: tuple[int, ...], batch_size: int,
-                    metrics: tuple[Metric, ...]) -> tuple[Callable, Callable, Callable]:
-    """The jitted, vmapped (init, epoch, validate) of a sweep; cached, so a second `vmap_fit` with
-    the same functions reuses the compiled programs (as `fit` does)."""
+                    metrics: tuple[Metric, ...], val_batch: int) -> tuple[Callable, Callable]:
+    """The jitted, vmapped init and `epoch(safe)` programs of a sweep; cached, so a second
+    `vmap_fit` with the same functions reuses the compiled programs (as `fit` does).
+
+    `epoch(safe)(ts, h, m, ph, e, x, y, vx, vy) -> (ts, logs, bad, finite_state)`: one dispatch
+    per epoch for all K models, with the epoch means and validation computed on device. As in
+    fit, the fast program (`safe=False`) checks the loss alone and guards nothing; vmap_fit re-runs
+    the epoch with `safe=True` (guarded, every gradient checked) when a member went non-finite.
+    """
 
     def make(m: dict[str, Any]) -> Layer:
         return model if isinstance(model, Layer) else model(**m)
@@ -59,18 +65,29 @@ def _compiled_sweep(model: ModelLike, loss: Loss, make_optimizer: Callable[..., 
     def init(key, h, m):
         return init_state(make(m), make_optimizer(**h), shape, key)
 
-    def epoch(ts, h, m, ph, e, x, y):
-        pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
-        run = epoch_fn(make(m), loss, make_optimizer(**h), batch_size=batch_size,
-                       metrics=metrics, penalty=pen)
-        return run(ts, e, x, y)
+    def program(safe):
+        def epoch(ts, h, m, ph, e, x, y, vx, vy):
+            pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
+            net = make(m)
+            run = epoch_fn(net, loss, make_optimizer(**h), batch_size=batch_size,
+                           metrics=metrics, penalty=pen, check_grads=safe, guard=safe)
+            ts, ms, bad = run(ts, e, x, y)
+            means, kept, _ = epoch_logs(ms, bad, False)
+            logs = {"kept": kept, **{f"train_{n}": v for n, v in means.items()}}
+            if val_batch:
+                val = eval_fn(net, loss, metrics, val_batch)(ts.params, ts.state, vx, vy)
+                logs.update({f"val_{n}": v for n, v in val.items()})
+            lr = _learning_rate(ts.opt_state)
+            if lr is not None:
+                logs["learning_rate"] = lr
+            return ts, logs, bad, all_finite_state(ts)
 
-    def validate(ts, m, vx, vy):
-        return eval_fn(make(m), loss, metrics, min(1024, vx.shape[0]))(ts.params, ts.state, vx, vy)
+        return jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None, None, None)))
 
-    return (jax.jit(jax.vmap(init)),
-            jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None))),
-            jax.jit(jax.vmap(validate, in_axes=(0, 0, None, None))))
+    cpu = jax.default_backend() == "cpu"  # init runs once: compile it fast (see init_state)
+    fast_init = {"xla_backend_optimization_level": 0} if cpu else None
+    return (jax.jit(jax.vmap(init), compiler_options=fast_init),
+            functools.lru_cache(maxsize=2)(program))
 
 
 def vmap_fit(
@@ -98,8 +115,27 @@ def vmap_fit(
     penalty_hparams = dict(penalty_hparams or {})
     if penalty_hparams and penalty is None:
         raise ValueError("vmap_fit: penalty_hparams needs a penalty(params, **h), got penalty=None")
+    if keys is None:
+        raise TypeError("vmap_fit: keys must be a PRNG key or (K,) keys such as "
+                        "jax.random.split(jax.random.key(0), K), got None")
     k = _lengths("vmap_fit", keys, {"hparams": hparams, "model_hparams": model_hparams,
                                     "penalty_hparams": penalty_hparams})
+    # build each member's optimizer and model once from concrete values, before anything
+    # compiles: a bad value (a negative learning rate) raises here, not traced through unchecked
+    from jaxdl.checks import is_concrete
+
+    make_model = None if isinstance(model, Layer) else model
+    for what, build, group in (("hparams", make_optimizer, hparams),
+                               ("model_hparams", make_model, model_hparams)):
+        if build is None or not group or not is_concrete(group):
+            continue
+        for i in range(k):
+            try:
+                build(**{n: jnp.asarray(v)[i] for n, v in group.items()})
+            except (ValueError, TypeError) as err:
+                shown = ", ".join(f"{n}={np.asarray(v)[i]}" for n, v in group.items())
+                raise (TypeError if isinstance(err, TypeError) else ValueError)(
+                    f"vmap_fit: {what} of member {i} ({shown}) are invalid: {err}") from err
     keys = keys if np.ndim(keys) == 1 else jnp.stack([keys] * k)
     hp = {n: jnp.asarray(v) for n, v in hparams.items()}
     mhp = {n: jnp.asarray(v) for n, v in model_hparams.items()}
@@ -108,26 +144,33 @@ def vmap_fit(
     first = model if isinstance(model, Layer) else model(**{n: v[0] for n, v in mhp.items()})
     epochs, batch_size = check_inputs(first, train, val, epochs, batch_size, keys[0], "vmap_fit")
     x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
-    init, run, check = _compiled_sweep(model, loss, make_optimizer, penalty, tuple(x.shape[1:]),
-                                       batch_size, tuple(metrics))
+    vx, vy = (None, None) if val is None else (jnp.asarray(val[0]), jnp.asarray(val[1]))
+    init, program = _compiled_sweep(model, loss, make_optimizer, penalty, tuple(x.shape[1:]),
+                                    batch_size, tuple(metrics),
+                                    0 if vx is None else min(1024, len(vx)))
     ts = init(keys, hp, mhp)
     logs: dict[str, list] = {}
+    pending, t0 = None, time.perf_counter()
     for e in range(epochs):
-        t0 = time.perf_counter()
-        ts, ms, bad = run(ts, hp, mhp, php, jnp.asarray(e, jnp.int32), x, y)
-        ms, bad = jax.device_get((ms, bad))
-        rows = [_epoch_means({n: v[i] for n, v in ms.items()}, int(bad[i]), False)[0]
-                for i in range(k)]
-        out = {f"train_{n}": np.array([r[n] for r in rows]) for n in rows[0]}
+        args = (hp, mhp, php, np.int32(e), x, y, vx, vy)
+        new, out, bad, ok = pending or program(False)(ts, *args)
+        pending = None
+        if e + 1 < epochs:  # dispatched before this epoch is read back (as in fit)
+            pending = program(False)(new, hp, mhp, php, np.int32(e + 1), x, y, vx, vy)
+        out, bad, ok = jax.device_get((out, bad, ok))
+        if np.any(bad >= 0) or not np.all(ok):  # re-run guarded, every gradient checked
+            pending = None
+            new, out, bad, ok = program(True)(ts, *args)
+            out, bad = jax.device_get((out, bad))
+        ts = new
+        kept = np.asarray(out.pop("kept"))
+        out = {n: np.where(kept > 0, v, np.nan) if n.startswith("train_") else np.asarray(v)
+               for n, v in out.items()}  # no step kept: NaN means
         out["nonfinite_step"] = np.asarray(bad)
-        if val is not None:
-            v = check(ts, mhp, jnp.asarray(val[0]), jnp.asarray(val[1]))
-            out.update({f"val_{n}": np.asarray(a) for n, a in v.items()})
-        lr = learning_rate(ts.opt_state)
-        if lr is not None:
-            out["learning_rate"] = np.broadcast_to(lr, (k,))
-        jax.block_until_ready(ts.params)
-        out["seconds"] = np.full((k,), time.perf_counter() - t0)
+        if "learning_rate" in out:
+            out["learning_rate"] = np.broadcast_to(out.pop("learning_rate"), (k,))
+        t1 = time.perf_counter()
+        out["seconds"], t0 = np.full((k,), t1 - t0), t1
         for n, a in out.items():
             logs.setdefault(n, []).append(a)
     return ts, History({n: np.stack(a, axis=1) for n, a in logs.items()})
@@ -157,6 +200,17 @@ def _search(candidates: dict[str, np.ndarray], train_fn: TrainFn, mode: str) -> 
     return SearchResult(best, i, float(test_score(i)), val_scores, candidates)
 
 
+def _check_search(owner: str, space: dict[str, Any], mode: str) -> None:
+    """`mode` and every entry of `space` checked before any candidate trains."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"{owner}: mode must be 'max' (accuracy-like) or 'min' (losses), got "
+                         f"{mode!r}")
+    for name, spec in space.items():
+        if not callable(spec) and len(list(spec)) == 0:
+            raise ValueError(f"{owner}: space[{name!r}] must list at least one value, got "
+                             f"{spec!r}")
+
+
 def grid_search(space: dict[str, Sequence[Any]], train_fn: TrainFn, *,
                 mode: str = "max") -> SearchResult:
     """Try every combination of `space` ({name: values}); pick by validation score.
@@ -168,6 +222,7 @@ def grid_search(space: dict[str, Sequence[Any]], train_fn: TrainFn, *,
     """
     if not space:
         raise ValueError("grid_search: space must name at least one hyperparameter, got {}")
+    _check_search("grid_search", space, mode)
     names = list(space)
     combos = list(itertools.product(*(list(space[n]) for n in names)))
     candidates = {n: np.array([c[j] for c in combos]) for j, n in enumerate(names)}
@@ -199,6 +254,7 @@ def random_search(space: dict[str, Any], n: int, key: jax.Array, train_fn: Train
         raise ValueError("random_search: space must name at least one hyperparameter, got {}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"random_search: n must be an int >= 1, got {n!r}")
+    _check_search("random_search", space, mode)
     candidates = {}
     for i, (name, spec) in enumerate(space.items()):
         sub = jax.random.fold_in(key, i)

@@ -1,8 +1,8 @@
 """Make JAX strict for every test (STYLE rule 17).
 
 - rank promotion raises, so a missing batch axis is never silently broadcast;
-- dtype promotion is "strict", so jaxdl never mixes dtypes implicitly (optax does: wrap optax reference
-  calls in the `standard_promotion` context below);
+- dtype promotion is "strict", so jaxdl never mixes dtypes implicitly (optax does: wrap optax
+  reference calls in the `standard_promotion` context below);
 - 4 CPU devices for the sharding tests (set before JAX is imported);
 - warnings are errors (pyproject's filterwarnings).
 """

@@ -1,4 +1,5 @@
-"""Every experiment runs end to end in QUICK mode and writes its three outputs; REPORT.md collects them."""
+"""Every experiment runs end to end in QUICK mode and writes its three outputs; REPORT.md collects
+them."""
 
 import json
 import os
@@ -30,7 +31,8 @@ def test_experiment_runs_in_quick_mode_and_writes_figures_table_metrics(name, tm
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["verdicts"], "an experiment must judge at least one claim"
     for v in metrics["verdicts"]:
-        assert v["verdict"] in ("holds", "does not hold") or v["verdict"].startswith("holds only when")
+        assert (v["verdict"] in ("holds", "does not hold")
+                or v["verdict"].startswith("holds only when"))
     assert list(out.glob("*.png")), "an experiment must draw at least one figure"
     assert f"[{name}]" in proc.stdout
 
@@ -39,8 +41,8 @@ def test_report_collects_every_table(tmp_path):
     for name in ("perceptron", "backprop"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "table.md").write_text(
-            f"## {name}: t\n\n| claim | verdict | evidence |\n|---|---|---|\n| c | **holds** | e |\n\n"
-            f"![fig](fig.png)\n")
+            f"## {name}: t\n\n| claim | verdict | evidence |\n|---|---|---|\n"
+            f"| c | **holds** | e |\n\n![fig](fig.png)\n")
     proc = _run("report", tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "REPORT.md").read_text()

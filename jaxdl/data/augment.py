@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.ndimage import map_coordinates
 from jax.typing import ArrayLike
@@ -32,6 +33,15 @@ def _image(x: jax.Array, owner: str, floating: bool = False) -> jax.Array:
         raise TypeError(f"{owner}: x must be a float image, got dtype {x.dtype}; "
                         "convert with x.astype(jnp.float32)")
     return x
+
+
+def _int_shift(value: ArrayLike, owner: str) -> ArrayLike:
+    """A shift bound: an integer dtype (static, checked even when traced), >= 0 (checked when
+    concrete)."""
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if not np.issubdtype(dtype, np.integer):
+        raise TypeError(f"{owner}: max_shift must be an int number of pixels, got {value!r}")
+    return checks.in_range(value, "max_shift", owner, 0)
 
 
 def _as(value: ArrayLike, x: jax.Array) -> jax.Array:
@@ -74,7 +84,7 @@ def translate(x: jax.Array, dy: ArrayLike, dx: ArrayLike) -> jax.Array:
 def shift(key: jax.Array, x: jax.Array, max_shift: ArrayLike = 2) -> jax.Array:
     """Random translation: dy, dx ~ U{-max_shift, ..., max_shift} independently, zero fill.
     x: (H, W, C)."""
-    checks.in_range(max_shift, "max_shift", "shift", 0)
+    _int_shift(max_shift, "shift")
     d = jax.random.randint(key, (2,), -max_shift, max_shift + 1)
     return translate(_image(x, "shift"), d[0], d[1])
 
@@ -85,7 +95,7 @@ def shift_signal(key: jax.Array, x: jax.Array, max_shift: ArrayLike = 3) -> jax.
     x = jnp.asarray(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"shift_signal: x must be one signal (L,) or (L, C), got shape {x.shape}")
-    checks.in_range(max_shift, "max_shift", "shift_signal", 0)
+    _int_shift(max_shift, "shift_signal")
     d = jax.random.randint(key, (), -max_shift, max_shift + 1)
     return _zero_outside(jnp.roll(x, d, axis=0), d, 0)
 
@@ -96,6 +106,8 @@ def random_crop(key: jax.Array, x: jax.Array, padding: int = 4, *, mode: str = "
     random (H, W) window (offsets ~ U{0..2 padding}), as for CIFAR. `padding` is static.
     x: (H, W, C)."""
     x = _image(x, "random_crop")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)):
+        raise TypeError(f"random_crop: padding must be an int number of pixels, got {padding!r}")
     padding = int(padding)
     if padding < 0:
         raise ValueError(f"random_crop: padding must be >= 0, got {padding}")

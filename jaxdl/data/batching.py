@@ -83,7 +83,7 @@ def check_xy(
     if len(x) == 0:
         raise ValueError(f"{owner}: {name} data is empty (0 examples), got x of shape {x.shape}")
     for label, a in (("x", x), ("y", y)):
-        if np.issubdtype(a.dtype, np.inexact):
+        if jnp.issubdtype(a.dtype, jnp.inexact):  # also bfloat16
             nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
             if nan or inf:
                 raise ValueError(f"{owner}: {name} {label} must be finite, got {nan} NaN and {inf} "

@@ -108,6 +108,11 @@ def _conv(
         return params, {}, (*out, features)
 
     def apply(params, state, x, *, key=None, train=False):
+        channels = params["w"].shape[-2]
+        if x.ndim != n + 2 or x.shape[-1] != channels:
+            raise ValueError(f"{owner}: x must be (batch, {layout[1:-1]}) with C = {channels} "
+                             f"channels (the input_shape given to init), got shape {x.shape}")
+        checks.floating(x, "x", owner, "convert integer images with x.astype(jnp.float32)")
         _, pads = output_shape(x.shape[1:-1], window, strides, padding, owner)
         y = lax.conv_general_dilated(x, params["w"], strides, pads, dimension_numbers=numbers)
         if use_bias:

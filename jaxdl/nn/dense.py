@@ -35,6 +35,7 @@ def Dense(
     def init(key, input_shape):
         if len(input_shape) < 1:
             raise ValueError(f"Dense: input_shape must have at least 1 axis, got {input_shape}")
+        checks.positive_shape(input_shape, "Dense")
         k_w, k_b = jax.random.split(key)
         params = {"w": w_init(k_w, (input_shape[-1], features), jnp.float32)}
         if use_bias:
@@ -42,6 +43,10 @@ def Dense(
         return params, {}, (*input_shape[:-1], features)
 
     def apply(params, state, x, *, key=None, train=False):
+        fan_in = params["w"].shape[0]
+        if x.ndim < 1 or x.shape[-1] != fan_in:
+            raise ValueError(f"Dense: x must have {fan_in} features on its last axis (the "
+                             f"input_shape given to init), got x of shape {x.shape}")
         y = x @ params["w"]
         if use_bias:
             y = y + jnp.broadcast_to(params["b"], y.shape)

@@ -25,6 +25,9 @@ def _pool(
     window = int_tuple(window, n, "window", owner)
     strides = window if strides is None else int_tuple(strides, n, "strides", owner)
     padding = padding_spec(padding, n, owner)
+    if not isinstance(padding, str) and any(max(p) >= f for p, f in zip(padding, window)):
+        raise ValueError(f"{owner}: padding must be < window on each side (a window of only "
+                         f"padding has no input cell), got padding={padding} for window={window}")
     dims, steps = (1, *window, 1), (1, *strides, 1)
 
     def init(key, input_shape):

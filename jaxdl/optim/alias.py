@@ -25,6 +25,13 @@ def _lr(learning_rate: ScalarOrSchedule, owner: str) -> ScalarOrSchedule:
     return learning_rate
 
 
+def _momentum(momentum: ArrayLike | None, owner: str) -> None:
+    """mu in [0, 1): at mu >= 1 the trace sum_k mu^k g_{t-k} never forgets and grows without
+    bound (the effective step lr / (1 - mu) is infinite)."""
+    if momentum is not None:
+        checks.in_range(momentum, "momentum", owner, 0.0, 1.0, high_open=True)
+
+
 def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
         nesterov: bool = False) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum.
@@ -35,13 +42,14 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      momentum: mu >= 0, or None for plain SGD.
+      momentum: mu in [0, 1), or None for plain SGD.
       nesterov: use the Nesterov form (only with momentum).
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "sgd")
-    first = identity() if momentum is None else trace(momentum, nesterov)
+    first = identity() if momentum is None else trace(momentum, nesterov)  # checks mu >= 0
+    _momentum(momentum, "sgd")
     return chain(first, scale_by_learning_rate(learning_rate))
 
 
@@ -66,7 +74,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      beta: momentum decay >= 0.
+      beta: momentum decay in [0, 1).
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -80,7 +88,7 @@ def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      beta: momentum decay >= 0.
+      beta: momentum decay in [0, 1).
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -122,11 +130,12 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
       decay: EMA decay in [0, 1].  eps: >= 0.  initial_scale: nu_0 >= 0 (PyTorch 0, TF1 1).
       eps_in_sqrt, centered, bias_correction: the variants above.
-      momentum: mu >= 0 or None.  nesterov: Nesterov form of the momentum.
+      momentum: mu in [0, 1) or None.  nesterov: Nesterov form of the momentum.
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "rmsprop")
+    _momentum(momentum, "rmsprop")
     scaling = scale_by_stddev if centered else scale_by_rms
     return chain(
         scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),

@@ -44,8 +44,14 @@ def _ema(g: jax.Array, m: jax.Array, decay: ArrayLike, order: int) -> jax.Array:
 
 
 def _debias(m: jax.Array, decay: ArrayLike, count: jax.Array) -> jax.Array:
-    """m / (1 - decay^count) (bias correction of an EMA started at 0)."""
-    return m / (1 - _c(decay, m) ** count.astype(m.dtype))
+    """m / (1 - decay^count) (bias correction of an EMA started at 0).
+
+    The correction is computed in at least float32: in bfloat16, b2 = 0.999 rounds to 1 and
+    1 - b2^t would be 0.
+    """
+    wide = jnp.float32 if jnp.finfo(m.dtype).bits < 32 else m.dtype
+    correction = 1 - jnp.asarray(decay, wide) ** count.astype(wide)
+    return m / correction.astype(m.dtype)
 
 
 def _needs_params(params: Any, owner: str) -> None:

@@ -1,0 +1,431 @@
+"""Bad input fails loudly and early: one table, one row per bad input, across every jaxdl module.
+
+Each row calls jaxdl with one bad argument and names the exception it must raise (ValueError or
+TypeError) and the pieces its message must contain: the owner (layer or function), the parameter
+and the bad value. Every row also runs against a sentinel: the losses of the fit / sweep rows and
+the `train_fn` of the search rows record their calls, and none may have run when the error comes,
+so the input was rejected before anything was traced, compiled or trained.
+
+`python tests/reliability/test_bad_inputs.py` prints the table as markdown with the real messages
+(the README's "Errors" section).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl import checkpoint, optim, schedules
+from jaxdl import initializers as inits
+from jaxdl import losses as L
+from jaxdl.activations import LeakyRelu, Maxout, PReLU, Relu, RReLU, Softmax
+from jaxdl.core import serial
+from jaxdl.data import augment, batch_indices, preprocess, spirals, split
+from jaxdl.nn import (
+    BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten, GroupNorm, MaxPool, Reshape)
+from jaxdl.sweep import grid_search, log_uniform, random_search, vmap_fit
+from jaxdl.train import fit
+
+KEY = jax.random.key(0)
+X = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)  # 32 tiny images
+Y = (np.arange(32) % 10).astype(np.int32)  # 10 classes
+MLP = serial(Flatten(), Dense(10))
+CNN = serial(Conv2D(2, 3), Flatten(), Dense(10))
+REG = serial(Flatten(), Dense(1))
+OPT = optim.sgd(0.1)
+CALLS: list[str] = []  # the sentinel: whatever computes appends here
+
+
+def _ce(outputs, labels):
+    CALLS.append("loss")
+    return L.softmax_cross_entropy(outputs, labels)
+
+
+def _mse(outputs, targets):
+    CALLS.append("loss")
+    return L.mse(outputs, targets)
+
+
+def _train_fn(candidates):
+    CALLS.append("train_fn")
+    return np.zeros(len(next(iter(candidates.values())))), lambda i: 0.0
+
+
+def _fit(train=(X, Y), model=MLP, loss=_ce, **kw):
+    return fit(model, loss, OPT, train, **{"epochs": 1, "batch_size": 8, "key": KEY,
+                                           "progress": False, **kw})
+
+
+def _sweep(model=MLP, **kw):
+    args = {"hparams": {"learning_rate": [0.1, 0.2]}, "keys": jax.random.split(KEY, 2),
+            "epochs": 1, "batch_size": 8, **kw}
+    return vmap_fit(model, _ce, lambda learning_rate: optim.sgd(learning_rate), (X, Y), **args)
+
+
+def _with(x, index, value):
+    x = np.array(x)
+    x.flat[index] = value
+    return x
+
+
+def _restore(like):
+    with tempfile.TemporaryDirectory() as d:
+        checkpoint.save(d, {"params": {"w": jnp.ones(3)}}, step=0)
+        return checkpoint.restore(d, like)
+
+
+def _save(**kw):
+    with tempfile.TemporaryDirectory() as d:
+        return checkpoint.save(d, {"w": jnp.ones(3)}, **{"step": 0, **kw})
+
+
+_dense, _conv = Dense(3), Conv2D(2, 3)
+_P_DENSE = _dense.init(KEY, (4,))[0]
+_P_CONV = _conv.init(KEY, (6, 6, 1))[0]
+
+
+class Case(NamedTuple):
+    id: str
+    area: str
+    bad: str  # the bad input, in words (the README's table)
+    call: Callable[[], Any]
+    error: type
+    needles: tuple[str, ...]  # owner, parameter, bad value (and more) the message must contain
+
+
+def case(id, area, bad, call, error, *needles):
+    return Case(id, area, bad, call, error, needles)
+
+
+V, T = ValueError, TypeError
+CASES = [
+    # --- layers -----------------------------------------------------------------------------
+    case("conv2d_rank2_input_shape", "layers", "Conv2D on a rank-2 input shape",
+         lambda: Conv2D(4, 3).init(KEY, (8, 8)), V, "Conv2D", "input_shape", "(8, 8)"),
+    case("conv2d_zero_strides", "layers", "Conv2D strides 0",
+         lambda: Conv2D(4, 3, strides=0), V, "Conv2D", "strides", "got 0"),
+    case("conv2d_kernel_larger_than_input", "layers", "a 5x5 kernel on a 3x3 input",
+         lambda: Conv2D(4, 5).init(KEY, (3, 3, 1)), V, "Conv2D", "kernel_size", "got 5"),
+    case("conv2d_unknown_padding", "layers", "padding 'FULL'",
+         lambda: Conv2D(4, 3, padding="FULL"), V, "Conv2D", "padding", "'FULL'"),
+    case("conv2d_integer_images", "layers", "uint8 images to Conv2D.apply",
+         lambda: _conv.apply(_P_CONV, {}, jnp.ones((2, 6, 6, 1), jnp.uint8)), T,
+         "Conv2D", "x", "uint8", "x.astype(jnp.float32)"),
+    case("conv2d_wrong_channels", "layers", "3 channels to a Conv2D built for 1",
+         lambda: _conv.apply(_P_CONV, {}, jnp.ones((2, 6, 6, 3))), V,
+         "Conv2D", "x", "C = 1", "(2, 6, 6, 3)"),
+    case("conv1d_empty_axis", "layers", "Conv1D on an input shape with a 0-size axis",
+         lambda: Conv1D(2, 3).init(KEY, (0, 1)), V, "Conv1D", "input_shape", "(0, 1)"),
+    case("dense_zero_features", "layers", "Dense(0)",
+         lambda: Dense(0), V, "Dense", "features", "got 0"),
+    case("dense_float_features", "layers", "Dense(2.5)",
+         lambda: Dense(2.5), T, "Dense", "features", "2.5"),
+    case("dense_wrong_feature_size", "layers", "5 features to a Dense built for 4",
+         lambda: _dense.apply(_P_DENSE, {}, jnp.ones((2, 5))), V,
+         "Dense", "x", "4 features", "(2, 5)"),
+    case("dense_empty_input_shape", "layers", "Dense on input shape (0,)",
+         lambda: Dense(3).init(KEY, (0,)), V, "Dense", "input_shape", "(0,)"),
+    case("dropout_rate_one", "layers", "Dropout rate 1.0 (drops everything)",
+         lambda: Dropout(1.0), V, "Dropout", "rate", "1.0"),
+    case("dropout_rate_negative", "layers", "Dropout rate -0.1",
+         lambda: Dropout(-0.1), V, "Dropout", "rate", "-0.1"),
+    case("dropout_train_without_key", "layers", "Dropout in train mode without a key",
+         lambda: Dropout(0.5).apply({}, {}, jnp.ones((2, 3)), train=True), V,
+         "Dropout", "key", "None", "train=True"),
+    case("rrelu_train_without_key", "layers", "RReLU in train mode without a key",
+         lambda: RReLU().apply({}, {}, jnp.ones((2, 3)), train=True), V, "RReLU", "key", "None"),
+    case("batchnorm_momentum_above_one", "layers", "BatchNorm momentum 1.5",
+         lambda: BatchNorm(momentum=1.5), V, "BatchNorm", "momentum", "1.5"),
+    case("batchnorm_zero_eps", "layers", "BatchNorm eps 0",
+         lambda: BatchNorm(eps=0.0), V, "BatchNorm", "eps", "0.0"),
+    case("groupnorm_groups_not_dividing", "layers", "3 groups of 8 channels",
+         lambda: GroupNorm(3).init(KEY, (4, 4, 8)), V, "GroupNorm", "groups", "groups=3"),
+    case("maxpool_zero_window", "layers", "MaxPool window 0",
+         lambda: MaxPool(0), V, "MaxPool", "window", "got 0"),
+    case("maxpool_rank2_input_shape", "layers", "MaxPool on a rank-2 input shape",
+         lambda: MaxPool(2).init(KEY, (8, 8)), V, "MaxPool", "input_shape", "(8, 8)"),
+    case("reshape_wrong_size", "layers", "Reshape (3, 5) of 16 elements",
+         lambda: Reshape((3, 5)).init(KEY, (4, 4)), V, "Reshape", "shape", "(3, 5)"),
+    case("leaky_relu_negative_slope", "layers", "LeakyRelu slope -0.1",
+         lambda: LeakyRelu(-0.1), V, "LeakyRelu", "negative_slope", "-0.1"),
+    case("maxout_zero_pieces", "layers", "Maxout with 0 pieces",
+         lambda: Maxout(4, 0), V, "Maxout", "pieces", "got 0"),
+    case("prelu_string_init", "layers", "PReLU init given as a string",
+         lambda: PReLU("0.25"), T, "PReLU", "init", "'0.25'"),
+    case("softmax_axis_out_of_range", "layers", "Softmax axis 3 of a rank-1 input",
+         lambda: Softmax(axis=3).init(KEY, (4,)), V, "Softmax", "axis 3", "(4,)"),
+    case("serial_uncalled_constructor", "layers", "serial(Dense(2), Relu) (not Relu())",
+         lambda: serial(Dense(2), Relu), T, "serial", "argument 1", "function Relu", "Relu()"),
+    case("serial_zero_size_input", "layers", "serial on input shape (0, 3)",
+         lambda: serial(Dense(2)).init(KEY, (0, 3)), V, "serial", "input_shape", "(0, 3)"),
+    # --- initializers -----------------------------------------------------------------------
+    case("variance_scaling_zero_scale", "initializers", "variance_scaling scale 0",
+         lambda: inits.variance_scaling(0.0, "fan_in", "normal"), V,
+         "variance_scaling", "scale", "0.0"),
+    case("variance_scaling_unknown_mode", "initializers", "mode 'fan_sum'",
+         lambda: inits.variance_scaling(1.0, "fan_sum", "normal"), V,
+         "variance_scaling", "mode", "'fan_sum'"),
+    case("lecun_zero_fan_in", "initializers", "a kernel with fan_in 0",
+         lambda: inits.lecun_normal()(KEY, (0, 3)), V, "variance_scaling", "fan_in", "(0, 3)"),
+    case("normal_negative_stddev", "initializers", "normal stddev -1",
+         lambda: inits.normal(-1.0), V, "normal", "stddev", "-1.0"),
+    case("sparse_more_connections_than_inputs", "initializers", "10 connections of 4 inputs",
+         lambda: inits.sparse(10)(KEY, (4, 3)), V, "sparse", "connections", "got 10"),
+    # --- losses -----------------------------------------------------------------------------
+    case("softmax_ce_float_labels", "losses", "float labels of shape (batch,)",
+         lambda: L.softmax_cross_entropy(jnp.ones((4, 3)), jnp.ones((4,))), V,
+         "softmax_cross_entropy", "labels", "float32"),
+    case("softmax_ce_label_out_of_range", "losses", "label 3 with 3 classes",
+         lambda: L.softmax_cross_entropy(jnp.ones((4, 3)), jnp.arange(4)), V,
+         "softmax_cross_entropy", "labels", "[0, 3)", "[0, 3]"),
+    case("softmax_ce_empty_batch", "losses", "an empty batch with reduction='mean'",
+         lambda: L.softmax_cross_entropy(jnp.ones((0, 3)), jnp.zeros((0,), jnp.int32)), V,
+         "softmax_cross_entropy", "logits", "(0, 3)"),
+    case("mse_shape_mismatch", "losses", "targets (4,) for outputs (4, 1)",
+         lambda: L.mse(jnp.ones((4, 1)), jnp.ones((4,))), V, "mse", "targets", "(4,)"),
+    case("mse_unknown_reduction", "losses", "reduction 'avg'",
+         lambda: L.mse(jnp.ones((4, 1)), jnp.ones((4, 1)), reduction="avg"), V,
+         "mse", "reduction", "'avg'"),
+    case("bce_eps_too_large", "losses", "binary_cross_entropy eps 0.6",
+         lambda: L.binary_cross_entropy(jnp.ones((2, 1)) / 2, jnp.ones((2, 1)), eps=0.6), V,
+         "binary_cross_entropy", "eps", "0.6"),
+    case("center_loss_float_labels", "losses", "float labels to center_loss",
+         lambda: L.center_loss(jnp.ones((4, 2)), jnp.ones((4,)), jnp.ones((3, 2))), V,
+         "center_loss", "labels", "float32"),
+    case("l2_penalty_negative_lambda", "losses", "l2_penalty lam -1",
+         lambda: L.l2_penalty({"w": jnp.ones(2)}, -1.0, 10), V, "l2_penalty", "lam", "-1.0"),
+    # --- optimizers -------------------------------------------------------------------------
+    case("sgd_negative_learning_rate", "optimizers", "learning rate -0.1",
+         lambda: optim.sgd(-0.1), V, "sgd", "learning_rate", "-0.1"),
+    case("sgd_string_learning_rate", "optimizers", "learning rate '0.1' (a string)",
+         lambda: optim.sgd("0.1"), T, "sgd", "learning_rate", "'0.1'"),
+    case("sgd_momentum_above_one", "optimizers", "momentum 1.5",
+         lambda: optim.sgd(0.1, momentum=1.5), V, "sgd", "momentum", "1.5"),
+    case("adam_b1_one", "optimizers", "adam b1 = 1",
+         lambda: optim.adam(1e-3, b1=1.0), V, "scale_by_adam", "b1", "1.0"),
+    case("adam_negative_eps", "optimizers", "adam eps < 0",
+         lambda: optim.adam(1e-3, eps=-1e-8), V, "scale_by_adam", "eps", "-1e-08"),
+    case("rmsprop_decay_above_one", "optimizers", "rmsprop decay 1.5",
+         lambda: optim.rmsprop(1e-3, decay=1.5), V, "scale_by_rms", "decay", "1.5"),
+    case("rprop_eta_plus_below_one", "optimizers", "rprop eta_plus 0.9",
+         lambda: optim.rprop(0.1, eta_plus=0.9), V, "scale_by_rprop", "eta_plus", "0.9"),
+    case("clip_by_global_norm_negative", "optimizers", "max_norm -1",
+         lambda: optim.clip_by_global_norm(-1.0), V, "clip_by_global_norm", "max_norm", "-1.0"),
+    case("chain_uncalled_constructor", "optimizers", "chain(adam) (not adam(lr))",
+         lambda: optim.chain(optim.adam), T, "chain", "argument 0", "function adam"),
+    case("adamw_update_without_params", "optimizers", "adamw update without params",
+         lambda: optim.adamw(1e-3).update({"w": jnp.ones(2)},
+                                          optim.adamw(1e-3).init({"w": jnp.ones(2)})), V,
+         "add_decayed_weights", "params", "None"),
+    # --- schedules --------------------------------------------------------------------------
+    case("piecewise_unsorted_boundaries", "schedules", "boundaries [10, 5]",
+         lambda: schedules.piecewise_constant([10, 5], [1.0, 0.5, 0.1]), V,
+         "piecewise_constant", "boundaries", "[10, 5]"),
+    case("piecewise_values_length", "schedules", "2 values for 2 boundaries",
+         lambda: schedules.piecewise_constant([5, 10], [1.0, 0.5]), V,
+         "piecewise_constant", "values", "= 3", "[1.0, 0.5]"),
+    case("exponential_decay_zero_steps", "schedules", "decay_steps 0",
+         lambda: schedules.exponential_decay(0.1, 0, 0.5), V,
+         "exponential_decay", "decay_steps", "got 0"),
+    case("cosine_decay_alpha_above_one", "schedules", "cosine_decay alpha 1.5",
+         lambda: schedules.cosine_decay(0.1, 100, alpha=1.5), V, "cosine_decay", "alpha", "1.5"),
+    case("restarts_t_mul_below_one", "schedules", "cosine_decay_restarts t_mul 0.5",
+         lambda: schedules.cosine_decay_restarts(0.1, 10, t_mul=0.5), V,
+         "cosine_decay_restarts", "t_mul", "0.5"),
+    case("warmup_of_a_number", "schedules", "warmup(0.1, 10) (a number, not a schedule)",
+         lambda: schedules.warmup(0.1, 10), T, "warmup", "schedule", "0.1"),
+    # --- data -------------------------------------------------------------------------------
+    case("batch_larger_than_data", "data", "batch_indices batch 20 of 10 examples",
+         lambda: batch_indices(KEY, 10, 20), V, "batch_indices", "batch_size", "20"),
+    case("split_fractions_sum_to_one", "data", "split val 0.6 + test 0.5",
+         lambda: split(X, Y, val=0.6, test=0.5, key=KEY), V, "split", "val + test", "0.6"),
+    case("split_mismatched_xy", "data", "split x of 32 and y of 31",
+         lambda: split(X, Y[:31], key=KEY), V, "split", "x and y", "32 and 31"),
+    case("minmax_inverted_range", "data", "fit_minmax feature_range (1, 0)",
+         lambda: preprocess.fit_minmax(X, feature_range=(1, 0)), V,
+         "fit_minmax", "feature_range", "(1, 0)"),
+    case("zscore_nan", "data", "a NaN in x_train",
+         lambda: preprocess.fit_zscore(_with(X, 5, np.nan)), V,
+         "fit_zscore", "x_train", "1 NaN/inf"),
+    case("zscore_empty", "data", "an empty x_train",
+         lambda: preprocess.fit_zscore(X[:0]), V, "fit_zscore", "x_train", "(0, 8, 8, 1)"),
+    case("log_scaling_negative", "data", "fit_log of negative data",
+         lambda: preprocess.fit_log(X - 2.0), V, "fit_log", "x_train", "non-negative"),
+    case("rotate_integer_image", "data", "an integer image to rotate",
+         lambda: augment.rotate(KEY, jnp.ones((8, 8, 1), jnp.int32)), T, "rotate", "x", "int32"),
+    case("flip_probability_above_one", "data", "flip p 1.5",
+         lambda: augment.flip_horizontal(KEY, X[0], p=1.5), V, "flip_horizontal", "p", "1.5"),
+    case("flip_given_a_batch", "data", "a batch to a per-example augmentation",
+         lambda: augment.flip_horizontal(KEY, X[:2]), V,
+         "flip_horizontal", "x", "(2, 8, 8, 1)", "jax.vmap"),
+    case("random_crop_float_padding", "data", "random_crop padding 2.5",
+         lambda: augment.random_crop(KEY, X[0], padding=2.5), T, "random_crop", "padding", "2.5"),
+    case("shift_float_max_shift", "data", "shift max_shift 1.5 pixels",
+         lambda: augment.shift(KEY, X[0], max_shift=1.5), T, "shift", "max_shift", "1.5"),
+    case("spirals_one_class", "data", "spirals with 1 class",
+         lambda: spirals(10, 1, 0.1, KEY), V, "spirals", "classes", "got 1"),
+    # --- fit --------------------------------------------------------------------------------
+    case("fit_mismatched_xy", "fit", "x of 32 examples, y of 31",
+         lambda: _fit(train=(X, Y[:31])), V, "fit", "train x and y", "32", "31"),
+    case("fit_empty_data", "fit", "0 examples",
+         lambda: _fit(train=(X[:0], Y[:0])), V, "fit", "train data is empty", "(0, 8, 8, 1)"),
+    case("fit_train_not_a_pair", "fit", "train=x (no labels)",
+         lambda: _fit(train=X), T, "fit", "train", "(x, y) pair", "(32, 8, 8, 1)"),
+    case("fit_zero_batch_size", "fit", "batch_size 0",
+         lambda: _fit(batch_size=0), V, "fit", "batch_size", "got 0"),
+    case("fit_float_batch_size", "fit", "batch_size 8.0",
+         lambda: _fit(batch_size=8.0), T, "fit", "batch_size", "8.0"),
+    case("fit_batch_larger_than_data", "fit", "batch_size 64 of 32 examples",
+         lambda: _fit(batch_size=64), V, "fit", "batch_size", "32", "got 64"),
+    case("fit_zero_epochs", "fit", "epochs 0",
+         lambda: _fit(epochs=0), V, "fit", "epochs", "got 0"),
+    case("fit_key_not_a_key", "fit", "key=0 (an int)",
+         lambda: _fit(key=0), T, "fit", "key", "got 0", "jax.random.key(0)"),
+    case("fit_labels_out_of_range", "fit", "label 10 for 10 outputs",
+         lambda: _fit(train=(X, _with(Y, 3, 10))), V, "fit", "labels y", "[0, 10)", "max 10"),
+    case("fit_nan_in_x", "fit", "a NaN in x",
+         lambda: _fit(train=(_with(X, 7, np.nan), Y)), V, "fit", "train x", "1 NaN"),
+    case("fit_inf_in_targets", "fit", "an inf in float targets",
+         lambda: _fit(model=REG, loss=_mse,
+                      train=(X, _with(np.ones((32, 1), np.float32), 2, np.inf))),
+         V, "fit", "train y", "1 inf"),
+    case("fit_float_labels_for_classes", "fit", "float labels for a 10-class model",
+         lambda: _fit(train=(X, Y.astype(np.float32))), T,
+         "fit", "train y", "integer class labels", "float32", "(32,)"),
+    case("fit_integer_images", "fit", "uint8 images to a conv model",
+         lambda: _fit(model=CNN, train=((X * 255).astype(np.uint8), Y)), T,
+         "fit", "train x", "uint8", "Conv2D"),
+    case("fit_rank3_x_to_conv", "fit", "x without a channel axis to a conv model",
+         lambda: _fit(model=CNN, train=(X[..., 0], Y)), V,
+         "fit", "train x", "(32, 8, 8)", "Conv2D", "input_shape"),
+    case("fit_val_shape_mismatch", "fit", "val x of another per-example shape",
+         lambda: _fit(val=(X.reshape(32, 64), Y)), V, "fit", "val x", "(8, 8, 1)", "(32, 64)"),
+    case("fit_val_labels_out_of_range", "fit", "val label -1",
+         lambda: _fit(val=(X, Y - 1)), V, "fit", "val labels y", "min -1"),
+    case("fit_zero_patience", "fit", "patience 0",
+         lambda: _fit(patience=0, monitor="train_loss"), V, "fit", "patience", "got 0"),
+    # --- checkpoint -------------------------------------------------------------------------
+    case("restore_other_structure", "checkpoint", "a checkpoint of another structure",
+         lambda: _restore({"params": {"w": jnp.ones(3), "b": jnp.zeros(3)}}), V,
+         "checkpoint.restore", "like", "missing (1): params.b"),
+    case("restore_other_shapes", "checkpoint", "a checkpoint of other shapes",
+         lambda: _restore({"params": {"w": jnp.ones(4)}}), V,
+         "checkpoint.restore", "like", "params.w: saved float32[3], expected float32[4]"),
+    case("save_keep_zero", "checkpoint", "keep 0 checkpoints",
+         lambda: _save(keep=0), V, "checkpoint.save", "keep", "got 0"),
+    case("save_keep_string", "checkpoint", "keep '3' (a string)",
+         lambda: _save(keep="3"), T, "checkpoint.save", "keep", "'3'"),
+    case("save_negative_step", "checkpoint", "step -1",
+         lambda: _save(step=-1), V, "checkpoint.save", "step", "-1"),
+    case("callback_every_zero", "checkpoint", "save every 0 epochs",
+         lambda: checkpoint.checkpoint_callback("unused", every=0), V,
+         "checkpoint_callback", "every", "got 0"),
+    # --- sweep ------------------------------------------------------------------------------
+    case("vmap_fit_mismatched_lengths", "sweep", "3 keys for 2 learning rates",
+         lambda: _sweep(keys=jax.random.split(KEY, 3)), V, "vmap_fit", "keys=3", "learning_rate=2"),
+    case("vmap_fit_2d_hparam", "sweep", "a (2, 2) hyperparameter",
+         lambda: _sweep(hparams={"learning_rate": np.ones((2, 2))}), V,
+         "vmap_fit", "'learning_rate'", "(2, 2)"),
+    case("vmap_fit_negative_learning_rate", "sweep", "learning rates [0.1, -0.1]",
+         lambda: _sweep(hparams={"learning_rate": [0.1, -0.1]}), V,
+         "vmap_fit", "member 1", "sgd: learning_rate", "-0.1"),
+    case("vmap_fit_dropout_rate_one", "sweep", "dropout rates [0.0, 1.0]",
+         lambda: _sweep(model=lambda rate: serial(Flatten(), Dropout(rate), Dense(10)),
+                        model_hparams={"rate": [0.0, 1.0]}), V,
+         "vmap_fit", "model_hparams", "member 1", "Dropout: rate", "1.0"),
+    case("vmap_fit_zero_epochs", "sweep", "epochs 0",
+         lambda: _sweep(epochs=0), V, "vmap_fit", "epochs", "got 0"),
+    case("vmap_fit_no_keys", "sweep", "keys=None",
+         lambda: _sweep(keys=None), T, "vmap_fit", "keys", "None"),
+    case("grid_search_unknown_mode", "sweep", "mode 'best'",
+         lambda: grid_search({"lr": [0.1, 0.2]}, _train_fn, mode="best"), V,
+         "grid_search", "mode", "'best'"),
+    case("grid_search_empty_values", "sweep", "a hyperparameter with no values",
+         lambda: grid_search({"lr": []}, _train_fn), V, "grid_search", "space['lr']", "[]"),
+    case("random_search_zero_candidates", "sweep", "n = 0 candidates",
+         lambda: random_search({"lr": [0.1]}, 0, KEY, _train_fn), V,
+         "random_search", "n", "got 0"),
+    case("log_uniform_zero_low", "sweep", "log_uniform(0, 1)",
+         lambda: log_uniform(0, 1), V, "log_uniform", "low", "low=0"),
+    case("callback_every_string", "checkpoint", "save every '2' epochs (a string)",
+         lambda: checkpoint.checkpoint_callback("unused", every="2"), T,
+         "checkpoint_callback", "every", "'2'"),
+]
+AREAS = {"layers", "initializers", "losses", "optimizers", "schedules", "data", "fit",
+         "checkpoint", "sweep"}
+
+
+def _raise(row: Case) -> BaseException:
+    CALLS.clear()
+    with pytest.raises(row.error) as info:
+        row.call()
+    return info.value
+
+
+@pytest.mark.parametrize("row", [pytest.param(c, id=c.id) for c in CASES])
+def test_bad_input_raises_a_named_error_before_any_compute(row):
+    err = _raise(row)
+    message = str(err)
+    assert type(err) is row.error, f"{type(err).__name__}: {message}"
+    missing = [n for n in row.needles if n not in message]
+    assert not missing, f"{missing} not in the message: {message}"
+    assert CALLS == [], f"{CALLS} ran before the bad input was rejected"
+
+
+def test_the_table_covers_every_area_with_distinct_cases():
+    ids = [c.id for c in CASES]
+    assert len(set(ids)) == len(ids)
+    assert len(CASES) >= 45
+    assert {c.area for c in CASES} == AREAS
+    assert all(len(c.needles) >= 3 for c in CASES)  # owner, parameter, value
+
+
+def test_the_checks_let_traced_hyperparameters_through():
+    """The values rejected above pass when traced (a vmapped sweep may hold them): only concrete
+    values are checked. Closed forms: one sgd step from a zero trace is u = -lr g."""
+    g = {"w": jnp.ones(2)}
+
+    def first_update(lr, mu):
+        opt = optim.sgd(lr, momentum=mu)
+        return opt.update(g, opt.init(g))[0]["w"]
+
+    u = jax.vmap(first_update)(jnp.array([0.1, -0.1]), jnp.array([0.5, 1.5]))
+    np.testing.assert_allclose(u, [[-0.1, -0.1], [0.1, 0.1]], rtol=1e-6)
+    lr = jax.jit(lambda v: schedules.piecewise_constant([5], v)(7))(jnp.array([1.0, -2.0]))
+    assert float(lr) == -2.0
+    y = jax.jit(lambda r: Dropout(r).apply({}, {}, jnp.ones(4), key=KEY, train=True)[0])(1.0)
+    assert y.shape == (4,)
+
+
+def _markdown() -> str:
+    """The README's "Errors" section: every row with the message it really raises."""
+    lines = ["## Errors", "",
+             f"Bad input raises a `ValueError` or `TypeError` before anything compiles, naming the "
+             f"owner (layer or function), the parameter and the bad value, as "
+             f"`Owner: param must be <requirement>, got <value>`. Each of these {len(CASES)} "
+             f"cases is a row of `tests/reliability/test_bad_inputs.py` (hyperparameters traced "
+             f"under `jit`/`vmap` are not checked; only concrete values are).", "",
+             "| area | bad input | exception | message excerpt |", "|---|---|---|---|"]
+    for row in CASES:
+        try:
+            row.call()
+            raise AssertionError(f"{row.id} did not raise")
+        except (ValueError, TypeError) as err:
+            text = " ".join(str(err).split())
+            text = re.sub(r"'/[^']*'", "'<dir>'", re.sub(r" at 0x[0-9a-f]+", "", text))
+            text = text if len(text) <= 200 else text[:197] + "..."
+            text = text.replace("|", "\\|")
+            lines.append(f"| {row.area} | {row.bad} | `{type(err).__name__}` | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    print(_markdown())
