@@ -18,6 +18,8 @@ from jaxdl.nn.normalization import BatchNorm
 from jaxdl.nn.reshape import Flatten
 from jaxdl.train import TrainState, fit, init_state
 
+from _trees import assert_trees_equal
+
 (X, Y), _ = digits()
 X, Y = X[:512], Y[:512]
 MODEL = serial(Flatten(), Dense(32), BatchNorm(), Relu(), Dropout(0.1), Dense(10))
@@ -30,13 +32,6 @@ def _state(key, dtype=jnp.float32):
         lambda a: a.astype(dtype), ts.params["5_dense"])})
 
 
-def _assert_trees_equal(a, b):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
-            u, v = jax.random.key_data(u), jax.random.key_data(v)
-        assert u.dtype == v.dtype and u.shape == v.shape
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
 def test_restore_gives_back_the_exact_structure_dtypes_and_values(tmp_path, key):
@@ -48,7 +43,7 @@ def test_restore_gives_back_the_exact_structure_dtypes_and_values(tmp_path, key)
     assert restored.state["4_dropout"] == {} and restored.params["0_flatten"] == {}
     assert restored.params["5_dense"]["w"].dtype == jnp.bfloat16
     assert restored.opt_state[0].count.dtype == ts.opt_state[0].count.dtype
-    _assert_trees_equal(restored, ts)
+    assert_trees_equal(restored, ts)
 
 
 def test_save_keeps_the_last_k_and_restores_the_latest_by_default(tmp_path, key):
@@ -57,8 +52,8 @@ def test_save_keeps_the_last_k_and_restores_the_latest_by_default(tmp_path, key)
     for ts in states:
         checkpoint.save(tmp_path, ts, keep=2)
     assert checkpoint.steps(tmp_path) == [4, 5]
-    _assert_trees_equal(checkpoint.restore(tmp_path, states[0]), states[4])
-    _assert_trees_equal(checkpoint.restore(tmp_path, states[0], step=4), states[3])
+    assert_trees_equal(checkpoint.restore(tmp_path, states[0]), states[4])
+    assert_trees_equal(checkpoint.restore(tmp_path, states[0], step=4), states[3])
     with pytest.raises(ValueError, match=r"step 2 not in .*steps: \[4, 5\]"):
         checkpoint.restore(tmp_path, states[0], step=2)
 
@@ -102,9 +97,9 @@ def test_fine_tuning_frozen_layers_moves_only_the_unfrozen_params_and_bn_state()
     tuned, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1,
                    batch_size=64, key=jax.random.key(2), progress=False,
                    init=(pre.params, pre.state), frozen=["1_dense", 2])
-    _assert_trees_equal(tuned.params["1_dense"], pre.params["1_dense"])
-    _assert_trees_equal(tuned.params["2_batch_norm"], pre.params["2_batch_norm"])
-    _assert_trees_equal(tuned.state["2_batch_norm"], pre.state["2_batch_norm"])
+    assert_trees_equal(tuned.params["1_dense"], pre.params["1_dense"])
+    assert_trees_equal(tuned.params["2_batch_norm"], pre.params["2_batch_norm"])
+    assert_trees_equal(tuned.state["2_batch_norm"], pre.state["2_batch_norm"])
     assert not np.array_equal(tuned.params["5_dense"]["w"], pre.params["5_dense"]["w"])
     assert not np.array_equal(tuned.params["5_dense"]["b"], pre.params["5_dense"]["b"])
     free, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1, batch_size=64,

@@ -22,12 +22,13 @@ import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
 import pytest
 from etils.epath import backend as epath_backend
 
 from jaxdl import checkpoint
+
+from _trees import assert_trees_equal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("_fault_kill", os.path.join(HERE, "_fault_kill.py"))
@@ -42,13 +43,6 @@ FAULTS = ([f"SIGKILL inside a save of fit ({p})" for p in K.POINTS]
           "file-size limit hit by tensorstore's array write (EFBIG, own process)"])
 
 
-def _assert_trees_equal(a, b):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
-            u, v = jax.random.key_data(u), jax.random.key_data(v)
-        assert u.dtype == v.dtype and u.shape == v.shape
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
 def _state(value: float):
@@ -120,7 +114,7 @@ def test_a_fit_killed_inside_a_checkpoint_save_resumes_to_the_uninterrupted_resu
             assert f"{K.KILL_STEP}{TMP}" in names and str(K.KILL_STEP) not in names, point
         assert checkpoint.steps(directory)[-1] == latest, point
         restored = checkpoint.restore(directory, K.like())
-        _assert_trees_equal(restored, seen[latest])  # written by the child, bit for bit
+        assert_trees_equal(restored, seen[latest])  # written by the child, bit for bit
         if point != "deleting":  # any later save (of another step here) deletes the partial
             spare = shutil.copytree(directory, tmp_path / f"{point}-spare")
             checkpoint.save(spare, restored, step=K.KILL_STEP + 1)
@@ -128,10 +122,10 @@ def test_a_fit_killed_inside_a_checkpoint_save_resumes_to_the_uninterrupted_resu
             assert sorted(os.listdir(spare), key=int) == [str(s) for s in kept], point
         resumed, history = K.train(directory, initial_state=restored)  # the restart
         assert len(history.train_loss) == K.EPOCHS - latest // K.STEPS, point
-        _assert_trees_equal(resumed, final)
+        assert_trees_equal(resumed, final)
         assert checkpoint.steps(directory) == [K.KILL_STEP, K.EPOCHS * K.STEPS], point
         assert not [n for n in os.listdir(directory) if TMP in n], point  # the partial is gone
-        _assert_trees_equal(checkpoint.restore(directory, K.like()), final)
+        assert_trees_equal(checkpoint.restore(directory, K.like()), final)
 
 
 def _denied(path) -> None:
@@ -181,7 +175,7 @@ def test_a_read_only_checkpoint_directory_gives_a_clear_error_and_keeps_the_prev
         os.chmod(directory, 0o755)
     assert os.listdir(directory) == ["1"]
     assert checkpoint.steps(directory) == [1]
-    _assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(1.0))
+    assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(1.0))
     checkpoint.save(directory, _state(2.0), step=2)  # writable again: saving works
     assert checkpoint.steps(directory) == [1, 2]
 
@@ -237,9 +231,9 @@ def test_a_full_disk_midway_through_a_save_gives_a_clear_error_and_leaves_no_par
     assert err.value.errno == errno.ENOSPC
     assert os.listdir(directory) == ["1"]  # the partial write was removed
     assert checkpoint.steps(directory) == [1]
-    _assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(1.0))
+    assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(1.0))
     checkpoint.save(directory, _state(2.0), step=2)  # space again: saving works
-    _assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(2.0))
+    assert_trees_equal(checkpoint.restore(directory, _state(0.0)), _state(2.0))
 
 
 def test_a_full_disk_during_fit_stops_it_and_the_restart_reaches_the_uninterrupted_result(
@@ -252,9 +246,9 @@ def test_a_full_disk_during_fit_stops_it_and_the_restart_reaches_the_uninterrupt
             K.train(directory)
     assert checkpoint.steps(directory) == [K.KILL_STEP - 2 * K.STEPS, K.KILL_STEP - K.STEPS]
     restored = checkpoint.restore(directory, K.like())
-    _assert_trees_equal(restored, seen[K.KILL_STEP - K.STEPS])
+    assert_trees_equal(restored, seen[K.KILL_STEP - K.STEPS])
     resumed, _ = K.train(directory, initial_state=restored)
-    _assert_trees_equal(resumed, final)
+    assert_trees_equal(resumed, final)
     assert checkpoint.steps(directory) == [K.KILL_STEP, K.EPOCHS * K.STEPS]
 
 

@@ -26,6 +26,8 @@ from jaxdl.losses import mse
 from jaxdl.nn.dense import Dense
 from jaxdl.train import NonFiniteError, fit, init_state, make_train_step
 
+from _trees import assert_trees_equal
+
 LINE = Dense(1)
 KEY = jax.random.key(0)
 ZERO = ({"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}, {})
@@ -72,13 +74,6 @@ def _loop(loss, optimizer, x, y, steps, init=ZERO):
     return states, losses
 
 
-def _assert_trees_equal(a, b):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
-            u, v = jax.random.key_data(u), jax.random.key_data(v)
-        assert u.dtype == v.dtype and u.shape == v.shape
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
 def _fit(loss, y, **kwargs):
@@ -98,7 +93,7 @@ def test_a_loss_turning_nan_at_a_known_step_stops_fit_there_with_the_last_finite
     e = err.value
     assert isinstance(e, FloatingPointError) and (e.epoch, e.step) == (epoch, step)
     assert done == list(range(epoch))  # the epochs before it completed
-    _assert_trees_equal(e.train_state, states[BAD])  # a run stopped just before the bad step
+    assert_trees_equal(e.train_state, states[BAD])  # a run stopped just before the bad step
     assert int(e.train_state.step) == BAD
     for v in jax.tree.leaves(e.train_state.params):
         np.testing.assert_array_equal(v, np.full(v.shape, LR * BAD, np.float32))  # 2.75
@@ -116,7 +111,7 @@ def test_an_infinite_gradient_under_a_finite_loss_stops_fit_at_its_step():
     with pytest.raises(NonFiniteError, match=rf"epoch {epoch}, step {step} ") as err:
         _fit(kinked_gain, Y_KINK)
     assert (err.value.epoch, err.value.step) == (epoch, step)
-    _assert_trees_equal(err.value.train_state, before)
+    assert_trees_equal(err.value.train_state, before)
 
 
 def test_skip_nonfinite_skips_every_step_from_an_infinite_gradient_on():
@@ -125,7 +120,7 @@ def test_skip_nonfinite_skips_every_step_from_an_infinite_gradient_on():
     ts, history = _fit(kinked_gain, Y_KINK, skip_nonfinite=True)
     assert history.nonfinite_skipped == EPOCHS * STEPS - BAD == 5
     assert int(ts.opt_state.total_notfinite) == 5 and int(ts.step) == EPOCHS * STEPS
-    _assert_trees_equal(ts.params, states[BAD].params)
+    assert_trees_equal(ts.params, states[BAD].params)
 
 
 def test_skip_nonfinite_skips_and_counts_exactly_the_poisoned_batches():
