@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# one experiment per experiments/NAME.py (files starting with _ are shared helpers)
-EXPERIMENTS := $(filter-out _% bench report,$(basename $(notdir $(wildcard experiments/*.py))))
+# one experiment per experiments/NAME.py (_harness.py is shared, report.py writes REPORT.md);
+# the benchmarks are the package experiments/bench/
+EXPERIMENTS := $(filter-out _% report,$(basename $(notdir $(wildcard experiments/*.py))))
 
 .PHONY: help test test-fast experiments bench lint clean $(EXPERIMENTS)
 
@@ -12,6 +13,7 @@ help:
 	@echo "make experiments   create .venv if missing, install jaxdl, run every experiment + REPORT.md"
 	@echo "make NAME          run one experiment: $(EXPERIMENTS)"
 	@echo "make bench         benchmarks against JAX+optax, Flax, Equinox, Haiku (installs .[bench])"
+	@echo "QUICK=1 make ...   a smoke test of any experiment or the benchmarks (numbers mean nothing)"
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +43,7 @@ experiments: $(VENV)/.base
 	@if [ -f experiments/report.py ]; then $(PY) experiments/report.py; fi
 
 bench: $(VENV)/.bench
-	$(PY) experiments/bench.py
+	$(PY) -m experiments.bench
 
 clean:
 	rm -rf results .pytest_cache

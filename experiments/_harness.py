@@ -1,51 +1,81 @@
-"""What every experiment shares: settings, QUICK mode, verdicts computed from measurements, and the
-three outputs in results/NAME/ (PNG figures, table.md, metrics.json) plus a printed summary."""
+"""What every experiment shares: full vs quick settings, verdicts computed from measurements, the
+standard error, and the three outputs in $JAXDL_RESULTS/NAME/ (default results/NAME/: PNG
+figures, table.md, metrics.json) plus a printed summary.
+
+An experiment is `main(quick: bool) -> Experiment` behind `if __name__ == "__main__": run(main)`.
+Importing it does nothing; `run` reads QUICK from the environment for the command line. Nothing
+here sets process-wide state on import: an experiment can run inside another program (the tests,
+which call `main(quick=True)` inside `quick_settings()`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
+import jax
 import numpy as np
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-# `python experiments/NAME.py` puts experiments/ first on sys.path, where experiments/mnist1d.py
-# would shadow the `mnist1d` package. Every experiment imports this module first, so drop the folder
-# (this module and the script itself are already loaded).
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
-
-QUICK = os.environ.get("QUICK", "0") not in ("", "0")
-RESULTS = Path(os.environ.get("JAXDL_RESULTS", "results"))
-if QUICK:
-    # Seconds-long runs are compile-bound: compile fast, run slower. XLA's CPU fusion emitters
-    # compile about twice as slowly as the classic ones, and its backend optimisations cost more
-    # than they save here: without both, QUICK takes about 45% less CPU time. XLA reads XLA_FLAGS
-    # when the backend starts, before any computation: every experiment imports this module
-    # first. Full runs compile as usual.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_use_fusion_emitters=false").strip()
-    import jax
-
-    jax.config.update("jax_disable_most_optimizations", True)
+T = TypeVar("T")
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: NumPy/JAX scalars and arrays to Python numbers and lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
+def quick_from_env() -> bool:
+    """QUICK=1 (any value but "" or "0") selects quick mode on the command line."""
+    return os.environ.get("QUICK", "0") not in ("", "0")
+
+
+def results_dir() -> Path:
+    """Where results go: $JAXDL_RESULTS, else ./results (read when called)."""
+    return Path(os.environ.get("JAXDL_RESULTS", "results"))
+
+
+def sem(values: Any) -> float:
+    """Standard error of the mean: sample std (ddof=1) / sqrt(n); NaN for fewer than 2 values.
+
+    For the difference of two independent means, `np.hypot(sem(a), sem(b))`.
+    """
+    v = np.asarray(values, np.float64).ravel()
+    if v.size < 2:
+        return float("nan")
+    return float(np.std(v, ddof=1) / np.sqrt(v.size))
+
+
+def _runs(labels: list[str], keep: list[bool]) -> list[str]:
+    """Consecutive kept labels as items: one label, or "between FIRST and LAST" for 3 or more."""
+    items, run = [], []
+    for label, k in zip([*labels, None], [*keep, False]):
+        if k:
+            run.append(label)
+            continue
+        if len(run) >= 3:
+            items.append(f"between {run[0]} and {run[-1]}")
+        else:
+            items += run
+        run = []
+    return items
+
+
+def only_when(cases: Mapping[str, bool], subject: str, ordered: bool = False) -> str | None:
+    """The "holds only when ..." wording built from per-case results, or None when every case
+    holds or none does. Names the holding cases, or the failing ones when they are fewer:
+    "holds only when {subject} is one of A, B" / "... {subject} is not C". `ordered`: the cases
+    follow a scale, so a run of 3 or more reads "between FIRST and LAST"."""
+    labels, ok = list(cases), [bool(v) for v in cases.values()]
+    if all(ok) or not any(ok):
+        return None
+    positive = sum(ok) <= len(ok) - sum(ok)
+    keep = ok if positive else [not v for v in ok]
+    items = _runs(labels, keep) if ordered else [lab for lab, k in zip(labels, keep) if k]
+    if len(items) == 1:
+        listing = items[0] if positive else f"not {items[0]}"
+    else:
+        listing = ("one of " if positive else "none of ") + ", ".join(items)
+    return f"holds only when {subject} is {listing}"
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -62,35 +92,64 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-class Experiment:
-    """Collects one experiment's claims, verdicts, tables, figures and metrics, then writes them.
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: NumPy/JAX scalars and arrays to Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
 
-    A verdict is computed from a measurement: `verdict(claim, holds, evidence)` with `holds` a bool
-    the caller computed, or `condition=` for "holds only when ...".
+
+class Experiment:
+    """Collects one experiment's claims, verdicts, tables, figures and metrics, then writes them
+    to `results_dir() / name` (read at construction).
+
+    `pick(full, quick)` is the one switch between the full run and the quick one (a smoke test
+    of every code path, whose numbers mean nothing). A verdict is computed from a measurement:
+    `verdict(claim, holds, evidence)`, or `verdict_cases(claim, cases, evidence, subject=...)`
+    when the claim is judged case by case (a partial result reads "holds only when ...").
     """
 
-    def __init__(self, name: str, title: str, source: str):
-        self.name, self.title, self.source = name, title, source
-        self.dir = RESULTS / name
+    def __init__(self, name: str, title: str, source: str, *, quick: bool):
+        self.name, self.title, self.source, self.quick = name, title, source, bool(quick)
+        self.dir = results_dir() / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.settings: dict[str, Any] = {"quick": QUICK}
+        self.settings: dict[str, Any] = {"quick": self.quick}
         self.metrics: dict[str, Any] = {}
         self.verdicts: list[dict[str, str]] = []
         self.blocks: list[str] = []
         self.figures: list[str] = []
         self.t0 = time.perf_counter()
 
+    def pick(self, full: T, quick: T) -> T:
+        """`full` in a full run, `quick` in quick mode."""
+        return quick if self.quick else full
+
     def setting(self, **kwargs: Any) -> None:
         self.settings.update(kwargs)
 
-    def verdict(self, claim: str, holds: bool, evidence: str, condition: str | None = None) -> str:
-        """Record a judged claim. `condition` turns a partial result into 'holds only when ...'."""
-        if condition is not None:
-            word = f"holds only when {condition}"
-        else:
-            word = "holds" if bool(holds) else "does not hold"
+    def _record(self, claim: str, word: str, evidence: str) -> str:
         self.verdicts.append({"claim": claim, "verdict": word, "evidence": evidence})
         return word
+
+    def verdict(self, claim: str, holds: Any, evidence: str) -> str:
+        """Record a claim judged as a whole: "holds" or "does not hold"."""
+        return self._record(claim, "holds" if bool(holds) else "does not hold", evidence)
+
+    def verdict_cases(self, claim: str, cases: Mapping[str, Any], evidence: str, *,
+                      subject: str, ordered: bool = False) -> str:
+        """Record a claim judged per case (`cases`: label -> holds): "holds" when every case
+        holds, "does not hold" when none does, else "holds only when {subject} is ..." naming
+        the cases (see `only_when`)."""
+        word = only_when(cases, subject, ordered)
+        if word is None:
+            word = "holds" if cases and all(bool(v) for v in cases.values()) else "does not hold"
+        return self._record(claim, word, evidence)
 
     def table(self, title: str, headers: list[str], rows: list[list[Any]], note: str = "") -> str:
         lines = [f"### {title}", "", "| " + " | ".join(headers) + " |",
@@ -106,21 +165,19 @@ class Experiment:
         self.blocks.append(text)
 
     def figure(self, fig: Any, filename: str, caption: str = "") -> Path:
-        import matplotlib.pyplot as plt
-
+        """Save a `matplotlib.figure.Figure` (see jaxdl.plot; no pyplot, no global state)."""
         path = self.dir / filename
-        if QUICK:  # a test only needs the file: skip the layout passes, draw at a low resolution
+        if self.quick:  # a test only needs the file: skip the layout passes, draw at a low dpi
             fig.set_layout_engine("none")
             fig.savefig(path, dpi=30)
         else:
             fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
         self.figures.append(filename)
         self.blocks.append(f"![{caption or filename}]({filename})"
                            + (f"\n\n*{caption}*" if caption else ""))
         return path
 
-    def finish(self) -> None:
+    def finish(self) -> "Experiment":
         seconds = time.perf_counter() - self.t0
         self.metrics["seconds"] = seconds
         self.metrics["verdicts"] = self.verdicts
@@ -137,3 +194,34 @@ class Experiment:
         for v in self.verdicts:
             print(f"  - {v['claim']}: {v['verdict'].upper()} ({v['evidence']})")
         sys.stdout.flush()
+        return self
+
+
+@contextlib.contextmanager
+def quick_settings() -> Iterator[None]:
+    """What makes a quick run compile faster, scoped to the `with` block: JAX's older
+    (non-partitionable) threefry PRNG, whose programs compile about twice as fast on CPU (random
+    init dominates the compile of a small model). It draws other random numbers, which a quick
+    run (a smoke test) may; the setting is part of jit's cache key, so no program compiled here is
+    reused outside, and it is restored on exit."""
+    with jax.threefry_partitionable(False):
+        yield
+
+
+# XLA reads these when its backend starts, so only a command-line quick run (its own process)
+# sets them: fewer backend passes and the classic CPU emitters compile faster and run slower
+# (QUICK=1 python experiments/normalization.py: 11 s of CPU instead of 31).
+QUICK_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0"
+
+
+def run(main: Callable[[bool], Any]) -> None:
+    """The command line: `main(quick)` with QUICK from the environment; a quick run also sets
+    QUICK_XLA_FLAGS (before the backend starts: importing an experiment computes nothing) and
+    runs in `quick_settings()`."""
+    quick = quick_from_env()
+    if not quick:
+        main(False)
+        return
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + QUICK_XLA_FLAGS).strip()
+    with quick_settings():
+        main(True)

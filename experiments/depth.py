@@ -5,7 +5,7 @@ network to one layer (product of its weight matrices, composed bias) against log
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import QUICK, Experiment
+from _harness import Experiment, run, sem
 
 
 from jaxdl import data, optim, plot
@@ -14,30 +14,6 @@ from jaxdl.initializers import he_normal
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn import Dense, Relu
 from jaxdl.sweep import vmap_fit
-
-ex = Experiment("depth", "deeper vs wider networks; a deep linear network collapses to one layer",
-                "000 sections 3.1.4 and 3.2.6 (why deep: more capacity, within a range); 002 "
-                "(under-fitting: 'increasing depth beats increasing width'); 001 section 2(1) "
-                "(without activations a multi-layer network equals a single layer)")
-SEEDS = 2 if QUICK else 3
-DEPTHS = (1, 2) if QUICK else (1, 2, 4, 8)
-LR = 3e-3
-keys = jax.random.split(jax.random.key(0), SEEDS)
-(sx, sy), (sx_t, sy_t) = data.spirals(150 if QUICK else 900, 3, 0.02, jax.random.key(1),
-                                      n_test=150 if QUICK else 900)
-(mx, my), (mx_t, my_t) = data.mnist1d()
-if QUICK:
-    mx, my, mx_t, my_t = mx[:300], my[:300], mx_t[:300], my_t[:300]
-SETS = {  # name: (train, test, classes, parameter budget, epochs, batch)
-    "spirals": ((sx, sy), (sx_t, sy_t), 3, 300, 3 if QUICK else 120, 30),
-    "mnist1d": ((mx, my), (mx_t, my_t), 10, 10_000, 3 if QUICK else 60, 100),
-}
-if QUICK:  # compiles dominate quick mode: one data set for the sweep
-    del SETS["mnist1d"]
-ex.setting(seeds=SEEDS, depths=DEPTHS, optimizer=f"adam {LR}", activation="ReLU, He normal init",
-           spirals="3 arms, noise 0.02, 900 train / 900 test, budget ~300 params",
-           mnist1d="4000 train / 1000 test, budget ~10000 params",
-           test_accuracy="after the last epoch (no model selection on the test split)")
 
 
 def n_params(d, w, depth, k):
@@ -54,125 +30,149 @@ def mlp(width, depth, k, act=True):
     return serial(*[layer for h in hidden for layer in h], Dense(k))
 
 
-def train(model, train_xy, test_xy, epochs, batch):
-    ts, hist = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(LR), train_xy, keys=keys,
-                        val=test_xy, epochs=epochs, batch_size=batch)
-    return ts, hist.values
+def main(quick: bool) -> Experiment:
+    ex = Experiment("depth",
+                    "deeper vs wider networks; a deep linear network collapses to one layer",
+                    "000 sections 3.1.4 and 3.2.6 (why deep: more capacity, within a range); 002 "
+                    "(under-fitting: 'increasing depth beats increasing width'); 001 section 2(1) "
+                    "(without activations a multi-layer network equals a single layer)",
+                    quick=quick)
+    SEEDS = ex.pick(3, 2)
+    DEPTHS = ex.pick((1, 2, 4, 8), (1, 2))
+    LR = 3e-3
+    keys = jax.random.split(jax.random.key(0), SEEDS)
+    (sx, sy), (sx_t, sy_t) = data.spirals(ex.pick(900, 150), 3, 0.02, jax.random.key(1),
+                                          n_test=ex.pick(900, 150))
+    (mx, my), (mx_t, my_t) = data.mnist1d()
+    take = ex.pick(None, 300)  # None: all
+    mx, my, mx_t, my_t = mx[:take], my[:take], mx_t[:take], my_t[:take]
+    SETS = {  # name: (train, test, classes, parameter budget, epochs, batch)
+        "spirals": ((sx, sy), (sx_t, sy_t), 3, 300, ex.pick(120, 3), 30),
+        "mnist1d": ((mx, my), (mx_t, my_t), 10, 10_000, ex.pick(60, 3), 100),
+    }
+    SETS = ex.pick(SETS, {"spirals": SETS["spirals"]})  # quick: one data set for the sweep
+    ex.setting(seeds=SEEDS, depths=DEPTHS, optimizer=f"adam {LR}",
+               activation="ReLU, He normal init",
+               spirals="3 arms, noise 0.02, 900 train / 900 test, budget ~300 params",
+               mnist1d="4000 train / 1000 test, budget ~10000 params",
+               test_accuracy="after the last epoch (no model selection on the test split)")
+
+    def train(model, train_xy, test_xy, epochs, batch):
+        ts, hist = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(LR), train_xy,
+                            keys=keys, val=test_xy, epochs=epochs, batch_size=batch)
+        return ts, hist.values
+
+    # --- 1. deeper vs wider at equal parameter count ---------------------------------------------
+    rows, dm, curves = [], {}, {}
+    for name, (tr, te, k, budget, epochs, batch) in SETS.items():
+        d = tr[0].shape[1]
+        for depth in DEPTHS:
+            w = width_for(d, depth, k, budget)
+            model = mlp(w, depth, k)
+            ts, h = train(model, tr, te, epochs, batch)
+            p = count_params(jax.tree.map(lambda a: a[0], ts.params))
+            assert p == n_params(d, w, depth, k)
+            acc, tr_acc = h["val_accuracy"][:, -1], h["train_accuracy"][:, -1]
+            dm[f"{name}/{depth}"] = {"width": w, "params": p, "test_accuracy": acc,
+                                     "train_accuracy": tr_acc}
+            curves[(name, depth)] = (w, h["val_accuracy"])
+            rows.append([name, depth, w, p, f"{tr_acc.mean():.3f} +- {tr_acc.std():.3f}",
+                         f"{acc.mean():.3f} +- {acc.std():.3f}"])
+    ex.table(f"Deeper vs wider at ~equal parameter count ({SEEDS} seeds, mean +- std)",
+             ["data", "hidden layers", "width", "params", "train acc", "test acc"], rows)
+    ex.metrics["depth_vs_width"] = dm
+
+    wins = {}
+    for name in SETS:
+        wide = dm[f"{name}/1"]["test_accuracy"]
+        deep = max(DEPTHS[1:], key=lambda L: dm[f"{name}/{L}"]["test_accuracy"].mean())
+        best = dm[f"{name}/{deep}"]["test_accuracy"]
+        noise = 2 * np.hypot(sem(wide), sem(best))
+        wins[name] = (best.mean() - wide.mean() > noise, deep, best.mean(), wide.mean(), noise)
+    ex.metrics["deeper_beats_wider"] = {
+        n: {"beats": bool(v[0]), "best_depth": v[1], "best_deep_acc": v[2], "one_layer_acc": v[3],
+            "noise_2se": v[4]} for n, v in wins.items()}
+    ex.verdict_cases("At equal parameter count a deeper network beats a wider (1 hidden layer) "
+                     "one", {n: v[0] for n, v in wins.items()},
+                     "; ".join(f"{n}: {v[1]} layers {v[2]:.3f} vs 1 layer {v[3]:.3f} (2 SE = "
+                               f"{v[4]:.3f})" for n, v in wins.items()), subject="the data set")
+    deepest = DEPTHS[-1]
+    drops = {n: dm[f"{n}/{wins[n][1]}"]["test_accuracy"].mean()
+             - dm[f"{n}/{deepest}"]["test_accuracy"].mean() for n in SETS}
+    ex.verdict_cases(f"Depth helps only within a range: the deepest net ({deepest} layers) is not "
+                     "the best", {n: wins[n][1] != deepest for n in SETS},
+                     "; ".join(f"{n}: best {wins[n][1]} layers, {deepest} layers "
+                               f"{drops[n]:+.3f} behind" for n in SETS), subject="the data set")
+
+    fig, axes = plot.figure(len(SETS), width=4.8)
+    for i, name in enumerate(SETS):
+        for depth in DEPTHS:
+            w, va = curves[(name, depth)]
+            axes[0, i].plot(np.arange(1, va.shape[1] + 1), va.mean(0), label=f"{depth} x {w}")
+        plot.label(axes[0, i], f"{name}: ~{SETS[name][3]} params", "epoch",
+                   "test accuracy (seed mean)", legend=True)
+    ex.figure(fig, "depth_vs_width.png", "Test accuracy per epoch; legend: hidden layers x width")
+
+    # --- 2. a deep linear network is one linear layer --------------------------------------------
+    LIN_DEPTH, LIN_W, LIN_EPOCHS = ex.pick(4, 2), 64, ex.pick(60, 3)
+    tr, te = (mx, my), (mx_t, my_t)
+    lin = mlp(LIN_W, LIN_DEPTH, 10, act=False)
+    ts_lin, h_lin = train(lin, tr, te, LIN_EPOCHS, 100)
+    ts_lr, h_lr = train(serial(Dense(10)), tr, te, LIN_EPOCHS, 100)
+    ts_relu, h_relu = train(mlp(LIN_W, LIN_DEPTH, 10), tr, te, LIN_EPOCHS, 100)
+    xt = np.asarray(mx_t, np.float64)
+    errs, agree, acc_collapsed = [], [], []
+    for s in range(SEEDS):
+        order = sorted(ts_lin.params, key=lambda q: int(q.split("_")[0]))
+        layers = [ts_lin.params[name] for name in order]
+        w_eff, b_eff = np.eye(xt.shape[1]), np.zeros(xt.shape[1])
+        for layer in layers:  # y = (x W_eff + b_eff) W + b  =>  W_eff W, b_eff W + b
+            w_l, b_l = np.asarray(layer["w"][s], np.float64), np.asarray(layer["b"][s], np.float64)
+            w_eff, b_eff = w_eff @ w_l, b_eff @ w_l + b_l
+        member = jax.tree.map(lambda a, s=s: a[s], ts_lin)
+        out = np.asarray(lin.apply(member.params, member.state, jnp.asarray(mx_t))[0], np.float64)
+        one = xt @ w_eff + b_eff
+        errs.append(float(np.max(np.abs(out - one)) / np.max(np.abs(out))))
+        agree.append(float(np.mean(out.argmax(1) == one.argmax(1))))
+        acc_collapsed.append(float(np.mean(one.argmax(1) == np.asarray(my_t))))
+    a_lin, a_lr, a_relu = (h["val_accuracy"][:, -1] for h in (h_lin, h_lr, h_relu))
+    lm = {"deep_linear_test_accuracy": a_lin, "collapsed_one_layer_test_accuracy": acc_collapsed,
+          "logistic_regression_test_accuracy": a_lr, "same_shape_relu_test_accuracy": a_relu,
+          "max_relative_output_error": errs, "argmax_agreement": agree,
+          "rank_of_product": int(np.linalg.matrix_rank(w_eff))}
+    ex.metrics["linear_collapse"] = lm
+    ex.table(f"{LIN_DEPTH} hidden linear layers of width {LIN_W} on mnist1d ({SEEDS} seeds)",
+             ["model", "test acc (mean +- std)", "note"],
+             [["deep linear (no activations)", f"{a_lin.mean():.3f} +- {a_lin.std():.3f}", ""],
+              ["its collapse x W_eff + b_eff", f"{np.mean(acc_collapsed):.3f}",
+               f"max rel. output error {max(errs):.1e}, argmax agreement {min(agree):.4f}"],
+              ["logistic regression (one Dense)", f"{a_lr.mean():.3f} +- {a_lr.std():.3f}", ""],
+              ["same shape with ReLU", f"{a_relu.mean():.3f} +- {a_relu.std():.3f}",
+               "non-linearity added"]])
+    ex.verdict("The product of the weight matrices (with the composed bias) reproduces the deep "
+               "linear network", max(errs) < 1e-4 and min(agree) == 1.0,
+               f"W_eff = W1 W2 ... W{LIN_DEPTH + 1}, b_eff = (..(b1 W2 + b2)..) W{LIN_DEPTH + 1} + "
+               f"b{LIN_DEPTH + 1}: max relative output error {max(errs):.1e} (float32 rounding), "
+               f"same argmax on {min(agree):.2%} of test signals")
+    noise = 2 * max(a_lin.std(), a_lr.std(), 0.005)
+    ex.verdict("A deep linear network is no more accurate than one linear layer (logistic "
+               "regression)",
+               abs(a_lin.mean() - a_lr.mean()) <= noise,
+               f"{a_lin.mean():.3f} vs {a_lr.mean():.3f} (abs diff "
+               f"{abs(a_lin.mean() - a_lr.mean()):.3f}, noise 2 x max seed std = {noise:.3f}); "
+               "with "
+               f"ReLU the same shape gets {a_relu.mean():.3f}")
+
+    fig, axes = plot.figure(1)
+    for name, h in (("deep linear", h_lin), ("logistic regression", h_lr),
+                    ("same shape + ReLU", h_relu)):
+        axes[0, 0].plot(np.arange(1, LIN_EPOCHS + 1), h["val_accuracy"].mean(0), label=name)
+    plot.label(axes[0, 0], f"mnist1d: {LIN_DEPTH} linear hidden layers vs one layer", "epoch",
+               "test accuracy (seed mean)", legend=True)
+    ex.figure(fig, "linear_collapse.png",
+              "A deep linear network learns what one linear layer learns")
+    return ex.finish()
 
 
-# --- 1. deeper vs wider at equal parameter count ---------------------------------------------
-rows, dm, curves = [], {}, {}
-for name, (tr, te, k, budget, epochs, batch) in SETS.items():
-    d = tr[0].shape[1]
-    for depth in DEPTHS:
-        w = width_for(d, depth, k, budget)
-        model = mlp(w, depth, k)
-        ts, h = train(model, tr, te, epochs, batch)
-        p = count_params(jax.tree.map(lambda a: a[0], ts.params))
-        assert p == n_params(d, w, depth, k)
-        acc, tr_acc = h["val_accuracy"][:, -1], h["train_accuracy"][:, -1]
-        dm[f"{name}/{depth}"] = {"width": w, "params": p, "test_accuracy": acc,
-                                 "train_accuracy": tr_acc}
-        curves[(name, depth)] = (w, h["val_accuracy"])
-        rows.append([name, depth, w, p, f"{tr_acc.mean():.3f} +- {tr_acc.std():.3f}",
-                     f"{acc.mean():.3f} +- {acc.std():.3f}"])
-ex.table(f"Deeper vs wider at ~equal parameter count ({SEEDS} seeds, mean +- std)",
-         ["data", "hidden layers", "width", "params", "train acc", "test acc"], rows)
-ex.metrics["depth_vs_width"] = dm
-
-
-def se(a):
-    return float(np.std(a, ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
-
-
-wins = {}
-for name in SETS:
-    wide = dm[f"{name}/1"]["test_accuracy"]
-    deep = max(DEPTHS[1:], key=lambda L: dm[f"{name}/{L}"]["test_accuracy"].mean())
-    best = dm[f"{name}/{deep}"]["test_accuracy"]
-    noise = 2 * np.hypot(se(wide), se(best))
-    wins[name] = (best.mean() - wide.mean() > noise, deep, best.mean(), wide.mean(), noise)
-ex.metrics["deeper_beats_wider"] = {
-    n: {"beats": bool(v[0]), "best_depth": v[1], "best_deep_acc": v[2], "one_layer_acc": v[3],
-        "noise_2se": v[4]} for n, v in wins.items()}
-held = [n for n, v in wins.items() if v[0]]
-ex.verdict("At equal parameter count a deeper network beats a wider (1 hidden layer) one",
-           len(held) == len(SETS),
-           "; ".join(f"{n}: {v[1]} layers {v[2]:.3f} vs 1 layer {v[3]:.3f} (2 SE = {v[4]:.3f})"
-                     for n, v in wins.items()),
-           condition=f"the data set is {', '.join(held)}" if 0 < len(held) < len(SETS) else None)
-deepest = DEPTHS[-1]
-drops = {n: dm[f"{n}/{wins[n][1]}"]["test_accuracy"].mean()
-         - dm[f"{n}/{deepest}"]["test_accuracy"].mean() for n in SETS}
-ex.verdict(f"Depth helps only within a range: the deepest net ({deepest} layers) is not the best",
-           all(wins[n][1] != deepest for n in SETS),
-           "; ".join(f"{n}: best {wins[n][1]} layers, {deepest} layers {drops[n]:+.3f} behind"
-                     for n in SETS),
-           condition=None if len({wins[n][1] != deepest for n in SETS}) == 1 else
-           "the data set is " + ", ".join(n for n in SETS if wins[n][1] != deepest))
-
-fig, axes = plot.figure(len(SETS), width=4.8)
-for i, name in enumerate(SETS):
-    for depth in DEPTHS:
-        w, va = curves[(name, depth)]
-        axes[0, i].plot(np.arange(1, va.shape[1] + 1), va.mean(0), label=f"{depth} x {w}")
-    plot.label(axes[0, i], f"{name}: ~{SETS[name][3]} params", "epoch", "test accuracy (seed mean)",
-               legend=True)
-ex.figure(fig, "depth_vs_width.png", "Test accuracy per epoch; legend: hidden layers x width")
-
-# --- 2. a deep linear network is one linear layer --------------------------------------------
-LIN_DEPTH, LIN_W, LIN_EPOCHS = 4, 64, 3 if QUICK else 60
-tr, te = (mx, my), (mx_t, my_t)
-lin = mlp(LIN_W, LIN_DEPTH, 10, act=False)
-ts_lin, h_lin = train(lin, tr, te, LIN_EPOCHS, 100)
-ts_lr, h_lr = train(serial(Dense(10)), tr, te, LIN_EPOCHS, 100)
-ts_relu, h_relu = train(mlp(LIN_W, LIN_DEPTH, 10), tr, te, LIN_EPOCHS, 100)
-xt = np.asarray(mx_t, np.float64)
-errs, agree, acc_collapsed = [], [], []
-for s in range(SEEDS):
-    order = sorted(ts_lin.params, key=lambda q: int(q.split("_")[0]))
-    layers = [ts_lin.params[name] for name in order]
-    w_eff, b_eff = np.eye(xt.shape[1]), np.zeros(xt.shape[1])
-    for layer in layers:  # y = (x W_eff + b_eff) W + b  =>  W_eff W, b_eff W + b
-        w_l, b_l = np.asarray(layer["w"][s], np.float64), np.asarray(layer["b"][s], np.float64)
-        w_eff, b_eff = w_eff @ w_l, b_eff @ w_l + b_l
-    member = jax.tree.map(lambda a, s=s: a[s], ts_lin)
-    out = np.asarray(lin.apply(member.params, member.state, jnp.asarray(mx_t))[0], np.float64)
-    one = xt @ w_eff + b_eff
-    errs.append(float(np.max(np.abs(out - one)) / np.max(np.abs(out))))
-    agree.append(float(np.mean(out.argmax(1) == one.argmax(1))))
-    acc_collapsed.append(float(np.mean(one.argmax(1) == np.asarray(my_t))))
-a_lin, a_lr, a_relu = (h["val_accuracy"][:, -1] for h in (h_lin, h_lr, h_relu))
-lm = {"deep_linear_test_accuracy": a_lin, "collapsed_one_layer_test_accuracy": acc_collapsed,
-      "logistic_regression_test_accuracy": a_lr, "same_shape_relu_test_accuracy": a_relu,
-      "max_relative_output_error": errs, "argmax_agreement": agree,
-      "rank_of_product": int(np.linalg.matrix_rank(w_eff))}
-ex.metrics["linear_collapse"] = lm
-ex.table(f"{LIN_DEPTH} hidden linear layers of width {LIN_W} on mnist1d ({SEEDS} seeds)",
-         ["model", "test acc (mean +- std)", "note"],
-         [["deep linear (no activations)", f"{a_lin.mean():.3f} +- {a_lin.std():.3f}", ""],
-          ["its collapse x W_eff + b_eff", f"{np.mean(acc_collapsed):.3f}",
-           f"max rel. output error {max(errs):.1e}, argmax agreement {min(agree):.4f}"],
-          ["logistic regression (one Dense)", f"{a_lr.mean():.3f} +- {a_lr.std():.3f}", ""],
-          ["same shape with ReLU", f"{a_relu.mean():.3f} +- {a_relu.std():.3f}",
-           "non-linearity added"]])
-ex.verdict("The product of the weight matrices (with the composed bias) reproduces the deep linear "
-           "network", max(errs) < 1e-4 and min(agree) == 1.0,
-           f"W_eff = W1 W2 ... W{LIN_DEPTH + 1}, b_eff = (..(b1 W2 + b2)..) W{LIN_DEPTH + 1} + "
-           f"b{LIN_DEPTH + 1}: max relative output error {max(errs):.1e} (float32 rounding), "
-           f"same argmax on {min(agree):.2%} of test signals")
-noise = 2 * max(a_lin.std(), a_lr.std(), 0.005)
-ex.verdict("A deep linear network is no more accurate than one linear layer (logistic regression)",
-           abs(a_lin.mean() - a_lr.mean()) <= noise,
-           f"{a_lin.mean():.3f} vs {a_lr.mean():.3f} (abs diff "
-           f"{abs(a_lin.mean() - a_lr.mean()):.3f}, noise 2 x max seed std = {noise:.3f}); with "
-           f"ReLU the same shape gets {a_relu.mean():.3f}")
-
-fig, axes = plot.figure(1)
-for name, h in (("deep linear", h_lin), ("logistic regression", h_lr),
-                ("same shape + ReLU", h_relu)):
-    axes[0, 0].plot(np.arange(1, LIN_EPOCHS + 1), h["val_accuracy"].mean(0), label=name)
-plot.label(axes[0, 0], "mnist1d: 4 linear hidden layers vs one layer", "epoch",
-           "test accuracy (seed mean)", legend=True)
-ex.figure(fig, "linear_collapse.png", "A deep linear network learns what one linear layer learns")
-ex.finish()
+if __name__ == "__main__":
+    run(main)

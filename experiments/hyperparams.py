@@ -10,7 +10,7 @@ evaluation that is called for its winner only."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import QUICK, Experiment
+from _harness import Experiment, run
 
 from jaxdl import data, optim, plot
 from jaxdl.losses import accuracy, softmax_cross_entropy
@@ -18,203 +18,200 @@ from jaxdl.nn import Dense, Relu, serial
 from jaxdl.sweep import grid_search, log_uniform, random_search, vmap_fit
 from jaxdl.train import evaluate
 
-ex = Experiment("hyperparams",
-                "grid search vs random search, and the train -> val -> test protocol",
-                "000 section 3.3 (3.3.2 grid / random search, 3.3.3 the search procedure); "
-                "Bergstra & Bengio 2012")
-REPEATS = 1 if QUICK else 8
-SIDE = 2 if QUICK else 4  # grid SIDE x SIDE, random SIDE**2: the same budget
-EPOCHS, BATCH = (1, 100) if QUICK else (8, 100)
-LR, WD = (1e-4, 1e-1), (1e-5, 1e-1)
-BUDGET = SIDE * SIDE
-ex.setting(repeats=REPEATS, budget=BUDGET, grid=f"{SIDE} x {SIDE} log-spaced (ends included)",
-           lr_range=LR, weight_decay_range=WD, optimizer="adamw(lr, weight_decay=wd)",
-           model="MLP 40-64-64-10 relu", epochs=EPOCHS, batch=BATCH, score="val accuracy")
-
-# --- data: mnist1d train -> (train, val); its test split is touched once per search --------------
-(x_all, y_all), test = data.mnist1d()
-if QUICK:
-    x_all, y_all = x_all[:800], y_all[:800]
-train, val, _ = data.split(x_all, y_all, val=0.25, test=0.0, key=jax.random.key(0))
-ex.setting(n_train=int(train[0].shape[0]), n_val=int(val[0].shape[0]), n_test=int(test[0].shape[0]))
-net = serial(Dense(64), Relu(), Dense(64), Relu(), Dense(10))
-
 
 def make_opt(lr, wd):
     return optim.adamw(lr, weight_decay=wd)
 
 
-train_keys = jax.random.split(jax.random.key(1), REPEATS)  # repeat r: both searches use key r
-# "round": the usual round-number ranges; "shifted": both ranges times 10**u, u ~ U[-0.5, 0.5) per
-# repeat, so where the best learning rate falls between the grid's values is left to chance.
-SHIFT = {"round": np.ones(REPEATS),
-         "shifted": 10.0 ** np.asarray(jax.random.uniform(jax.random.key(3), (REPEATS,),
-                                                          minval=-0.5, maxval=0.5))}
-CONDS = list(SHIFT)
+def main(quick: bool) -> Experiment:
+    ex = Experiment("hyperparams",
+                    "grid search vs random search, and the train -> val -> test protocol",
+                    "000 section 3.3 (3.3.2 grid / random search, 3.3.3 the search procedure); "
+                    "Bergstra & Bengio 2012", quick=quick)
+    REPEATS = ex.pick(8, 1)
+    SIDE = ex.pick(4, 2)  # grid SIDE x SIDE, random SIDE**2: the same budget
+    EPOCHS, BATCH = ex.pick((8, 100), (1, 100))
+    LR, WD = (1e-4, 1e-1), (1e-5, 1e-1)
+    BUDGET = SIDE * SIDE
+    ex.setting(repeats=REPEATS, budget=BUDGET, grid=f"{SIDE} x {SIDE} log-spaced (ends included)",
+               lr_range=LR, weight_decay_range=WD, optimizer="adamw(lr, weight_decay=wd)",
+               model="MLP 40-64-64-10 relu", epochs=EPOCHS, batch=BATCH, score="val accuracy")
 
+    # --- data: mnist1d train -> (train, val); its test split is touched once per search -------
+    (x_all, y_all), test = data.mnist1d()
+    take = ex.pick(None, 800)  # None: all
+    train, val, _ = data.split(x_all[:take], y_all[:take], val=0.25, test=0.0,
+                               key=jax.random.key(0))
+    ex.setting(n_train=int(train[0].shape[0]), n_val=int(val[0].shape[0]),
+               n_test=int(test[0].shape[0]))
+    net = serial(Dense(64), Relu(), Dense(64), Relu(), Dense(10))
 
-def run_searches(train_fn_for):
-    out = {}
+    train_keys = jax.random.split(jax.random.key(1), REPEATS)  # repeat r: both searches use key r
+    # "round": the usual round-number ranges; "shifted": both ranges times 10**u, u ~ U[-0.5, 0.5)
+    # per repeat, so where the best learning rate falls between the grid's values is left to chance.
+    SHIFT = {"round": np.ones(REPEATS),
+             "shifted": 10.0 ** np.asarray(jax.random.uniform(jax.random.key(3), (REPEATS,),
+                                                              minval=-0.5, maxval=0.5))}
+    CONDS = list(SHIFT)
+
+    def run_searches(train_fn_for):
+        out = {}
+        for cond in CONDS:
+            for r in range(REPEATS):
+                lr = (LR[0] * SHIFT[cond][r], LR[1] * SHIFT[cond][r])
+                grid_space = {"lr": np.geomspace(*lr, SIDE).astype(np.float32),
+                              "wd": np.geomspace(*WD, SIDE).astype(np.float32)}
+                random_space = {"lr": log_uniform(*lr), "wd": log_uniform(*WD)}
+                out[cond, "grid", r] = grid_search(grid_space, train_fn_for((cond, "grid", r)))
+                out[cond, "random", r] = random_search(
+                    random_space, BUDGET, jax.random.fold_in(jax.random.key(2), r),
+                    train_fn_for((cond, "random", r)))
+        return out
+
+    # --- pass 1: record what every search asks for ------------------------------------------------
+    asked = {}
+
+    def recorder(name):
+        def train_fn(candidates):
+            asked[name] = {k: np.asarray(v, np.float32) for k, v in candidates.items()}
+            return np.zeros(len(candidates["lr"])), lambda i: float("nan")
+        return train_fn
+
+    run_searches(recorder)
+    order = list(asked)
+    offset = dict(zip(order, np.cumsum([0] + [len(asked[o]["lr"]) for o in order[:-1]]).tolist()))
+    hp = {k: np.concatenate([asked[o][k] for o in order]) for k in ("lr", "wd")}
+    keys = jnp.concatenate([jnp.stack([train_keys[o[2]]] * len(asked[o]["lr"])) for o in order])
+
+    # --- one vmap_fit trains every candidate of every search --------------------------------------
+    ts, hist = vmap_fit(net, softmax_cross_entropy, make_opt, train, hparams=hp, keys=keys, val=val,
+                        epochs=EPOCHS, batch_size=BATCH, metrics=(accuracy,))
+    val_acc = hist.values["val_accuracy"][:, -1]
+    tested = []
+
+    def server(name):
+        start = offset[name]
+
+        def train_fn(candidates):
+            assert all(np.array_equal(candidates[k], asked[name][k]) for k in candidates)
+            size = len(candidates["lr"])
+
+            def test_score(i):
+                tested.append((name, i))
+                member = jax.tree.map(lambda a: a[start + i], ts)
+                return evaluate(net, member, test)["accuracy"]
+            return val_acc[start:start + size], test_score
+        return train_fn
+
+    # --- pass 2: each search chooses on val; the test split sees its winner only ------------------
+    results = run_searches(server)
+    per = {}
+    for (cond, kind, r), res in results.items():
+        per.setdefault(cond, {}).setdefault(kind, []).append(
+            {"best_val": float(res.val_scores[res.best_index]), "test_of_winner": res.test_score,
+             "best_lr": res.best["lr"], "best_wd": res.best["wd"], "lr_shift": SHIFT[cond][r],
+             "distinct_lr": int(len(np.unique(res.candidates["lr"]))),
+             "distinct_wd": int(len(np.unique(res.candidates["wd"])))})
+    rows = []
     for cond in CONDS:
         for r in range(REPEATS):
-            lr = (LR[0] * SHIFT[cond][r], LR[1] * SHIFT[cond][r])
-            grid_space = {"lr": np.geomspace(*lr, SIDE).astype(np.float32),
-                          "wd": np.geomspace(*WD, SIDE).astype(np.float32)}
-            random_space = {"lr": log_uniform(*lr), "wd": log_uniform(*WD)}
-            out[cond, "grid", r] = grid_search(grid_space, train_fn_for((cond, "grid", r)))
-            out[cond, "random", r] = random_search(
-                random_space, BUDGET, jax.random.fold_in(jax.random.key(2), r),
-                train_fn_for((cond, "random", r)))
-    return out
+            g, q = per[cond]["grid"][r], per[cond]["random"][r]
+            rows.append([cond, r, f"{SHIFT[cond][r]:.3f}", g["best_val"], q["best_val"],
+                         g["test_of_winner"], q["test_of_winner"],
+                         f"{g['best_lr']:.2e} / {q['best_lr']:.2e}"])
+    ex.table(f"Best of {BUDGET} candidates per search (val accuracy chooses; test accuracy of the "
+             "winner only)",
+             ["ranges", "repeat", "lr range x", "grid best val", "random best val",
+              "grid winner test", "random winner test", "winner lr (grid / random)"], rows)
+    ex.metrics["searches"] = per
+    ex.metrics["test_evaluations"] = len(tested)
 
+    # --- which parameter matters: main effects on the round grid (averaged over repeats) ----------
+    grid_scores = np.stack([val_acc[offset["round", "grid", r]:offset["round", "grid", r] + BUDGET]
+                            for r in range(REPEATS)]).mean(0).reshape(SIDE, SIDE)  # [lr, wd]
+    effect_lr, effect_wd = float(np.ptp(grid_scores.mean(1))), float(np.ptp(grid_scores.mean(0)))
+    ex.metrics["main_effect_range"] = {"lr": effect_lr, "wd": effect_wd}
+    ex.verdict("On this problem one parameter (the learning rate) matters much more than the other",
+               effect_lr > 3 * effect_wd, f"range of the grid's mean val accuracy over lr "
+               f"{effect_lr:.3f} vs over weight decay {effect_wd:.3f}")
+    dl = (per["round"]["grid"][0]["distinct_lr"], per["round"]["random"][0]["distinct_lr"])
+    ex.verdict("With the same budget, random search tries more values of the important parameter",
+               dl[1] > dl[0], f"distinct learning rates tried: grid {dl[0]}, random {dl[1]} "
+               f"(of {BUDGET} runs)")
+    summary, wins_in = {}, {}
+    for cond in CONDS:
+        bg = np.array([p["best_val"] for p in per[cond]["grid"]])
+        br = np.array([p["best_val"] for p in per[cond]["random"]])
+        wins, ties = int(np.sum(br > bg)), int(np.sum(br == bg))
+        summary[cond] = {"grid_best_val_mean": bg.mean(), "random_best_val_mean": br.mean(),
+                         "random_wins": wins, "ties": ties, "repeats": REPEATS,
+                         "grid_test_mean": np.mean([p["test_of_winner"]
+                                                    for p in per[cond]["grid"]]),
+                         "random_test_mean": np.mean([p["test_of_winner"]
+                                                      for p in per[cond]["random"]])}
+        wins_in[cond] = br.mean() > bg.mean() and wins > REPEATS - wins - ties
+    ex.metrics["summary"] = summary
 
-# --- pass 1: record what every search asks for ---------------------------------------------------
-asked = {}
+    def say(c):
+        m = summary[c]
+        return (f"{c} ranges: mean best val random {m['random_best_val_mean']:.4f} vs grid "
+                f"{m['grid_best_val_mean']:.4f}, random better in {m['random_wins']}/{REPEATS} "
+                f"(ties {m['ties']}); winners' test {m['random_test_mean']:.4f} vs "
+                f"{m['grid_test_mean']:.4f}")
 
+    ex.verdict_cases("Random search finds a better validation score than grid search (same "
+                     "budget)", wins_in, "; ".join(say(c) for c in CONDS) + " (shifted: the "
+                     "grid's values fall at random relative to the best learning rate)",
+                     subject="the placement of the ranges")
+    ex.verdict("The protocol touches the test split once per search, for the winner only",
+               len(tested) == len(results), f"{len(tested)} test evaluations for {len(results)} "
+               f"searches of {BUDGET} candidates each")
 
-def recorder(name):
-    def train_fn(candidates):
-        asked[name] = {k: np.asarray(v, np.float32) for k, v in candidates.items()}
-        return np.zeros(len(candidates["lr"])), lambda i: float("nan")
-    return train_fn
+    # --- figures ----------------------------------------------------------------------------------
+    fig, axes = plot.figure(2, 2, width=4.4, height=3.6)
+    lo, hi = float(val_acc.min()), float(val_acc.max())
+    for row, cond in enumerate(CONDS):
+        for ax, kind in zip(axes[row], ("grid", "random")):
+            name = (cond, kind, 0)
+            c, s, res = asked[name], offset[name], results[name]
+            sc = ax.scatter(c["lr"], c["wd"], c=val_acc[s:s + BUDGET], cmap="viridis", vmin=lo,
+                            vmax=hi, s=60, edgecolors="k", linewidths=0.4)
+            ax.scatter([res.best["lr"]], [res.best["wd"]], marker="*", s=260, facecolors="none",
+                       edgecolors="r", linewidths=1.5, label="chosen on val")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(LR[0] * SHIFT[cond][0] / 1.6, LR[1] * SHIFT[cond][0] * 1.6)
+            ax.set_ylim(WD[0] / 1.6, WD[1] * 1.6)
+            plot.label(ax, f"{kind} search, {cond} ranges", "learning rate",
+                       "weight decay", legend=True)
+    fig.colorbar(sc, ax=list(axes.ravel()), label="val accuracy", pad=0.02)
+    ex.figure(fig, "search.png", f"The {BUDGET} sampled points of each search coloured by "
+              "validation accuracy (red star: the winner chosen on val); same budget, same "
+              "training seed")
 
-
-run_searches(recorder)
-order = list(asked)
-offset = dict(zip(order, np.cumsum([0] + [len(asked[o]["lr"]) for o in order[:-1]]).tolist()))
-hp = {k: np.concatenate([asked[o][k] for o in order]) for k in ("lr", "wd")}
-keys = jnp.concatenate([jnp.stack([train_keys[o[2]]] * len(asked[o]["lr"])) for o in order])
-
-# --- one vmap_fit trains every candidate of every search ------------------------------------------
-ts, hist = vmap_fit(net, softmax_cross_entropy, make_opt, train, hparams=hp, keys=keys, val=val,
-                    epochs=EPOCHS, batch_size=BATCH, metrics=(accuracy,))
-val_acc = hist.values["val_accuracy"][:, -1]
-tested = []
-
-
-def server(name):
-    start = offset[name]
-
-    def train_fn(candidates):
-        assert all(np.array_equal(candidates[k], asked[name][k]) for k in candidates)
-        size = len(candidates["lr"])
-
-        def test_score(i):
-            tested.append((name, i))
-            member = jax.tree.map(lambda a: a[start + i], ts)
-            return evaluate(net, member, test)["accuracy"]
-        return val_acc[start:start + size], test_score
-    return train_fn
-
-
-# --- pass 2: each search chooses on val; the test split sees its winner only ---------------------
-results = run_searches(server)
-per = {}
-for (cond, kind, r), res in results.items():
-    per.setdefault(cond, {}).setdefault(kind, []).append(
-        {"best_val": float(res.val_scores[res.best_index]), "test_of_winner": res.test_score,
-         "best_lr": res.best["lr"], "best_wd": res.best["wd"], "lr_shift": SHIFT[cond][r],
-         "distinct_lr": int(len(np.unique(res.candidates["lr"]))),
-         "distinct_wd": int(len(np.unique(res.candidates["wd"])))})
-rows = []
-for cond in CONDS:
-    for r in range(REPEATS):
-        g, q = per[cond]["grid"][r], per[cond]["random"][r]
-        rows.append([cond, r, f"{SHIFT[cond][r]:.3f}", g["best_val"], q["best_val"],
-                     g["test_of_winner"], q["test_of_winner"],
-                     f"{g['best_lr']:.2e} / {q['best_lr']:.2e}"])
-ex.table(f"Best of {BUDGET} candidates per search (val accuracy chooses; test accuracy of the "
-         "winner only)", ["ranges", "repeat", "lr range x", "grid best val", "random best val",
-                          "grid winner test", "random winner test", "winner lr (grid / random)"],
-         rows)
-ex.metrics["searches"] = per
-ex.metrics["test_evaluations"] = len(tested)
-
-# --- which parameter matters: main effects on the round grid (averaged over repeats) -------------
-grid_scores = np.stack([val_acc[offset["round", "grid", r]:offset["round", "grid", r] + BUDGET]
-                        for r in range(REPEATS)]).mean(0).reshape(SIDE, SIDE)  # [lr, wd]
-effect_lr, effect_wd = float(np.ptp(grid_scores.mean(1))), float(np.ptp(grid_scores.mean(0)))
-ex.metrics["main_effect_range"] = {"lr": effect_lr, "wd": effect_wd}
-ex.verdict("On this problem one parameter (the learning rate) matters much more than the other",
-           effect_lr > 3 * effect_wd, f"range of the grid's mean val accuracy over lr "
-           f"{effect_lr:.3f} vs over weight decay {effect_wd:.3f}")
-dl = (per["round"]["grid"][0]["distinct_lr"], per["round"]["random"][0]["distinct_lr"])
-ex.verdict("With the same budget, random search tries more values of the important parameter",
-           dl[1] > dl[0], f"distinct learning rates tried: grid {dl[0]}, random {dl[1]} "
-           f"(of {BUDGET} runs)")
-summary, wins_in = {}, {}
-for cond in CONDS:
-    bg = np.array([p["best_val"] for p in per[cond]["grid"]])
-    br = np.array([p["best_val"] for p in per[cond]["random"]])
-    wins, ties = int(np.sum(br > bg)), int(np.sum(br == bg))
-    summary[cond] = {"grid_best_val_mean": bg.mean(), "random_best_val_mean": br.mean(),
-                     "random_wins": wins, "ties": ties, "repeats": REPEATS,
-                     "grid_test_mean": np.mean([p["test_of_winner"] for p in per[cond]["grid"]]),
-                     "random_test_mean": np.mean([p["test_of_winner"]
-                                                  for p in per[cond]["random"]])}
-    wins_in[cond] = br.mean() > bg.mean() and wins > REPEATS - wins - ties
-ex.metrics["summary"] = summary
-
-
-def say(c):
-    m = summary[c]
-    return (f"{c} ranges: mean best val random {m['random_best_val_mean']:.4f} vs grid "
-            f"{m['grid_best_val_mean']:.4f}, random better in {m['random_wins']}/{REPEATS} "
-            f"(ties {m['ties']}); winners' test {m['random_test_mean']:.4f} vs "
-            f"{m['grid_test_mean']:.4f}")
-
-
-both, none_ = all(wins_in.values()), not any(wins_in.values())
-cond_text = None
-if not both and not none_:
-    good = [c for c in CONDS if wins_in[c]]
-    cond_text = ("the grid's values are placed at random relative to the best learning rate "
-                 "(shifted ranges)" if good == ["shifted"] else f"the ranges are {good[0]}")
-ex.verdict("Random search finds a better validation score than grid search (same budget)", both,
-           "; ".join(say(c) for c in CONDS), condition=cond_text)
-ex.verdict("The protocol touches the test split once per search, for the winner only",
-           len(tested) == len(results), f"{len(tested)} test evaluations for {len(results)} "
-           f"searches of {BUDGET} candidates each")
-
-# --- figures -------------------------------------------------------------------------------------
-fig, axes = plot.figure(2, 2, width=4.4, height=3.6)
-lo, hi = float(val_acc.min()), float(val_acc.max())
-for row, cond in enumerate(CONDS):
-    for ax, kind in zip(axes[row], ("grid", "random")):
-        name = (cond, kind, 0)
-        c, s, res = asked[name], offset[name], results[name]
-        sc = ax.scatter(c["lr"], c["wd"], c=val_acc[s:s + BUDGET], cmap="viridis", vmin=lo,
-                        vmax=hi, s=60, edgecolors="k", linewidths=0.4)
-        ax.scatter([res.best["lr"]], [res.best["wd"]], marker="*", s=260, facecolors="none",
-                   edgecolors="r", linewidths=1.5, label="chosen on val")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(LR[0] * SHIFT[cond][0] / 1.6, LR[1] * SHIFT[cond][0] * 1.6)
-        ax.set_ylim(WD[0] / 1.6, WD[1] * 1.6)
-        plot.label(ax, f"{kind} search, {cond} ranges", "learning rate",
-                   "weight decay", legend=True)
-fig.colorbar(sc, ax=list(axes.ravel()), label="val accuracy", pad=0.02)
-ex.figure(fig, "search.png", f"The {BUDGET} sampled points of each search coloured by validation "
-          "accuracy (red star: the winner chosen on val); same budget, same training seed")
-
-fig, axes = plot.figure(2, 1, width=4.6, height=3.4)
-ax = axes[0, 0]
-for kind, m in (("grid", "s"), ("random", "o")):
-    name = ("round", kind, 0)
-    ax.scatter(asked[name]["lr"], val_acc[offset[name]:offset[name] + BUDGET], marker=m, s=25,
-               alpha=0.8, label=kind)
-ax.set_xscale("log")
-plot.label(ax, "round ranges, repeat 0, against the lr", "learning rate", "val accuracy",
-           legend=True)
-ax = axes[0, 1]
-for cond, ls in zip(CONDS, ("-", "--")):
+    fig, axes = plot.figure(2, 1, width=4.6, height=3.4)
+    ax = axes[0, 0]
     for kind, m in (("grid", "s"), ("random", "o")):
-        ax.plot(np.arange(REPEATS), [p["best_val"] for p in per[cond][kind]], m + ls,
-                label=f"{kind}, {cond}", color="C0" if kind == "grid" else "C1")
-ax.set_xticks(np.arange(REPEATS))
-plot.label(ax, f"best val accuracy of {BUDGET} runs", "repeat (training seed, random draw)",
-           "best val accuracy")
-ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-ex.figure(fig, "repeats.png", "Left: val accuracy against the learning rate (the grid stacks its "
-          f"{BUDGET} runs on {SIDE} values); right: best val accuracy per repeat and ranges")
-ex.finish()
+        name = ("round", kind, 0)
+        ax.scatter(asked[name]["lr"], val_acc[offset[name]:offset[name] + BUDGET], marker=m, s=25,
+                   alpha=0.8, label=kind)
+    ax.set_xscale("log")
+    plot.label(ax, "round ranges, repeat 0, against the lr", "learning rate", "val accuracy",
+               legend=True)
+    ax = axes[0, 1]
+    for cond, ls in zip(CONDS, ("-", "--")):
+        for kind, m in (("grid", "s"), ("random", "o")):
+            ax.plot(np.arange(REPEATS), [p["best_val"] for p in per[cond][kind]], m + ls,
+                    label=f"{kind}, {cond}", color="C0" if kind == "grid" else "C1")
+    ax.set_xticks(np.arange(REPEATS))
+    plot.label(ax, f"best val accuracy of {BUDGET} runs", "repeat (training seed, random draw)",
+               "best val accuracy")
+    ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ex.figure(fig, "repeats.png", "Left: val accuracy against the learning rate (the grid stacks "
+              f"its {BUDGET} runs on {SIDE} values); right: best val accuracy per repeat and "
+              "ranges")
+    return ex.finish()
+
+
+if __name__ == "__main__":
+    run(main)

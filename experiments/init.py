@@ -5,9 +5,10 @@ rules Var(W) = 1/M and 2/(M+N) checked on a linear layer."""
 import functools
 
 import jax
+import matplotlib
 import jax.numpy as jnp
 import numpy as np
-from _harness import QUICK, Experiment
+from _harness import Experiment, run
 
 from jaxdl import initializers as ini
 from jaxdl import optim, plot
@@ -18,238 +19,260 @@ from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn.dense import Dense
 from jaxdl.sweep import vmap_fit
 
-ex = Experiment("init", "weight initialisation: vanishing, saturation, explosion, symmetry",
-                "000 section 3.8 (3.8.1-3.8.5); 002 'weight initialization' (random, Xavier, He); "
-                "003 'Xavier' (Var(W) = 1/M, 2/(M+N))")
-LAYERS, UNITS, BATCH = (4, 64, 128) if QUICK else (10, 500, 1000)
-ex.setting(layers=LAYERS, units=UNITS, batch=BATCH, inputs="N(0, 1)", biases="zeros",
-           loss="softmax cross-entropy of a 10-way output layer (same init) on random labels")
-INITS = {"N(0, 0.01)": ini.normal(0.01), "N(0, 0.1)": ini.normal(0.1), "N(0, 1)": ini.normal(1.0),
-         "1/sqrt(n) (LeCun)": ini.lecun_normal(), "Xavier normal": ini.glorot_normal(),
-         "Xavier uniform": ini.glorot_uniform(), "He normal": ini.he_normal(),
-         "sparse 10, N(0, 0.01)": ini.sparse(10, 0.01),
-         "sparse 10, N(0, 1/10)": ini.sparse(10, 0.1 ** 0.5)}
-if QUICK:  # each scheme compiles its own samplers: keep those the verdicts name
-    INITS = {n: w for n, w in INITS.items() if n not in ("N(0, 0.1)", "1/sqrt(n) (LeCun)")}
-ACTS = {"tanh": (Tanh, tanh), "sigmoid": (Sigmoid, sigmoid), "ReLU": (Relu, relu)}
-x = jax.random.normal(jax.random.key(0), (BATCH, UNITS))
-labels = jax.random.randint(jax.random.key(1), (BATCH,), 0, 10)
-dense = Dense(UNITS)  # apply does not depend on the initializer
+
+def main(quick: bool) -> Experiment:
+    ex = Experiment("init", "weight initialisation: vanishing, saturation, explosion, symmetry",
+                    "000 section 3.8 (3.8.1-3.8.5); 002 'weight initialization' (random, Xavier, "
+                    "He); 003 'Xavier' (Var(W) = 1/M, 2/(M+N))", quick=quick)
+    deep_nets(ex)
+    symmetry(ex)
+    variance_rules(ex)
+    return ex.finish()
 
 
-def deep_net(act_layer, w_init):
-    hidden = [layer for _ in range(LAYERS) for layer in (Dense(UNITS, w_init=w_init), act_layer())]
-    return serial(*hidden, Dense(10, w_init=w_init))
+def deep_nets(ex: Experiment) -> None:
+    """Activations and gradients of deep tanh / sigmoid / ReLU nets under each initialisation."""
+    LAYERS, UNITS, BATCH = ex.pick((10, 500, 1000), (4, 64, 128))
+    ex.setting(layers=LAYERS, units=UNITS, batch=BATCH, inputs="N(0, 1)", biases="zeros",
+               loss="softmax cross-entropy of a 10-way output layer (same init) on random labels")
+    INITS = {"N(0, 0.01)": ini.normal(0.01), "N(0, 0.1)": ini.normal(0.1),
+             "N(0, 1)": ini.normal(1.0), "1/sqrt(n) (LeCun)": ini.lecun_normal(),
+             "Xavier normal": ini.glorot_normal(), "Xavier uniform": ini.glorot_uniform(),
+             "He normal": ini.he_normal(),
+             "sparse 10, N(0, 0.01)": ini.sparse(10, 0.01),
+             "sparse 10, N(0, 1/10)": ini.sparse(10, 0.1 ** 0.5)}
+    INITS = ex.pick(INITS, {n: w for n, w in INITS.items()  # quick: those the verdicts name
+                            if n not in ("N(0, 0.1)", "1/sqrt(n) (LeCun)")})
+    ACTS = {"tanh": (Tanh, tanh), "sigmoid": (Sigmoid, sigmoid), "ReLU": (Relu, relu)}
+    x = jax.random.normal(jax.random.key(0), (BATCH, UNITS))
+    labels = jax.random.randint(jax.random.key(1), (BATCH,), 0, 10)
+    dense = Dense(UNITS)  # apply does not depend on the initializer
 
+    def deep_net(act_layer, w_init):
+        hidden = [layer for _ in range(LAYERS)
+                  for layer in (Dense(UNITS, w_init=w_init), act_layer())]
+        return serial(*hidden, Dense(10, w_init=w_init))
 
-@functools.partial(jax.jit, static_argnums=0)
-def measure(act, params):
-    """Per-layer activations (first 200 examples) and ||dL/dW_l|| of each hidden layer."""
-    act_layer, f = ACTS[act]
-    model = deep_net(act_layer, None)
-    h, hs = x, []
-    for i in range(LAYERS):
-        h = f(dense.apply(params[f"{2 * i}_dense"], {}, h)[0])
-        hs.append(h)
-    hs = jnp.stack(hs)
-
-    def loss(p):
-        return softmax_cross_entropy(model.apply(p, {k: {} for k in p}, x)[0], labels)
-
-    grads = jax.grad(loss)(params)
-    norms = jnp.stack([jnp.linalg.norm(grads[f"{2 * i}_dense"]["w"]) for i in range(LAYERS)])
-    return hs[:, :200], jnp.std(hs, axis=(1, 2)), norms
-
-
-res = {}
-for act, (act_layer, _) in ACTS.items():
-    for name, w_init in INITS.items():
-        params, _, _ = deep_net(act_layer, w_init).init(jax.random.key(2), (UNITS,))
-        hs, std, gn = jax.device_get(measure(act, params))
-        a = np.abs(hs[-1] - (0.5 if act == "sigmoid" else 0.0))
-        saturated = float(np.mean(a > 0.49)) if act == "sigmoid" else (
-            float(np.mean(a > 0.99)) if act == "tanh" else float(np.mean(hs[-1] == 0)))
-        res[(act, name)] = dict(hs=hs, std=std, grad=gn, saturated=saturated)
-
-rows = [[act, name, r["std"][0], r["std"][-1], r["std"][-1] / r["std"][0], r["saturated"],
-         r["grad"][0], r["grad"][-1], r["grad"][0] / r["grad"][-1]]
-        for (act, name), r in res.items()]
-ex.table(f"{LAYERS}-layer, {UNITS}-unit nets on N(0, 1) inputs: activation std and gradient norm "
-         "per layer (first and last hidden layer)",
-         ["activation", "init", "std h_1", f"std h_{LAYERS}", "std ratio last/first",
-          "saturated in last layer", "||dL/dW_1||", f"||dL/dW_{LAYERS}||", "grad ratio first/last"],
-         rows, note="Saturated: |tanh| > 0.99; sigmoid within 0.01 of 0 or 1; for ReLU the "
-                    "fraction of exact zeros (inactive units). With M = N, Xavier's 2/(M+N) equals "
-                    "LeCun's 1/M, so those hidden layers match. Every per-layer value is in "
-                    "metrics.json.")
-ex.metrics["deep"] = {f"{a}/{n}": {"std": r["std"], "grad_norm": r["grad"],
-                                   "saturated_last": r["saturated"]} for (a, n), r in res.items()}
-
-
-def flat(r, lo=0.1, hi=10.0):
-    """Neither vanishing nor exploding: the last/first ratios of stds and grads lie in [lo, hi]."""
-    s, g = r["std"][-1] / r["std"][0], r["grad"][0] / r["grad"][-1]
-    return lo <= s <= hi and lo <= g <= hi
-
-
-t_small, s_small = res[("tanh", "N(0, 0.01)")], res[("sigmoid", "N(0, 0.01)")]
-ex.verdict("Small N(0, 0.01) weights make tanh activations vanish with depth "
-           "(last/first std < 1e-3)", t_small["std"][-1] / t_small["std"][0] < 1e-3,
-           f"tanh std {t_small['std'][0]:.2e} -> {t_small['std'][-1]:.2e} over {LAYERS} layers; "
-           f"every weight gradient ~{np.median(t_small['grad']):.0e} (Xavier: "
-           f"~{np.median(res[('tanh', 'Xavier normal')]['grad']):.0e})")
-ex.verdict("Small N(0, 0.01) weights make sigmoid gradients vanish toward the input "
-           "(||dL/dW_1|| / ||dL/dW_last|| < 1e-3)", s_small["grad"][0] / s_small["grad"][-1] < 1e-3,
-           f"sigmoid grad norm {s_small['grad'][-1]:.2e} (last) -> {s_small['grad'][0]:.2e} "
-           "(first)")
-t_big, s_big = res[("tanh", "N(0, 1)")], res[("sigmoid", "N(0, 1)")]
-ex.verdict("N(0, 1) weights saturate tanh (> 50% of last-layer units at |h| > 0.99) and sigmoid",
-           t_big["saturated"] > 0.5 and s_big["saturated"] > 0.5,
-           f"saturated: tanh {t_big['saturated']:.0%}, sigmoid {s_big['saturated']:.0%} "
-           f"(Xavier tanh: {res[('tanh', 'Xavier normal')]['saturated']:.0%})")
-r_big = res[("ReLU", "N(0, 1)")]
-explode = t_big["grad"][0] / t_big["grad"][-1]
-ex.verdict("N(0, 1) weights make gradients explode toward the input (first/last > 10)",
-           explode > 10,
-           f"first/last grad ratio: tanh {explode:.1f}; ReLU activations grow "
-           f"{r_big['std'][-1] / r_big['std'][0]:.1e}x over {LAYERS} layers")
-xav = [res[("tanh", n)] for n in ("Xavier normal", "Xavier uniform")]
-sx = res[("sigmoid", "Xavier normal")]
-ex.verdict("Xavier suits tanh: stds and grads stay within 10x across layers, < 5% saturated",
-           all(flat(r) and r["saturated"] < 0.05 for r in xav),
-           "std last/first " + ", ".join(f"{r['std'][-1] / r['std'][0]:.2f}" for r in xav)
-           + "; grad first/last " + ", ".join(f"{r['grad'][0] / r['grad'][-1]:.2f}" for r in xav)
-           + " (it does not rescue sigmoid: grad first/last "
-           + f"{sx['grad'][0] / sx['grad'][-1]:.1e})")
-he, xr = res[("ReLU", "He normal")], res[("ReLU", "Xavier normal")]
-he_s, xr_s = he["std"][-1] / he["std"][0], xr["std"][-1] / xr["std"][0]
-ex.verdict("He suits ReLU: std kept within [0.5, 2] over the layers, closer to 1 than Xavier's",
-           0.5 <= he_s <= 2 and abs(np.log(he_s)) < abs(np.log(xr_s)) and flat(he),
-           f"ReLU std last/first: He {he_s:.2f}, Xavier {xr_s:.3f}; He grad first/last "
-           f"{he['grad'][0] / he['grad'][-1]:.2f}")
-sp = res[("tanh", "sparse 10, N(0, 1/10)")]
-ex.verdict("Sparse init (10 inputs per unit, weight variance 1/10) keeps tanh's variance like "
-           "1/sqrt(n)",
-           flat(sp) and sp["saturated"] < 0.05,
-           f"std last/first {sp['std'][-1] / sp['std'][0]:.2f}; with N(0, 0.01) weights: "
-           f"{res[('tanh', 'sparse 10, N(0, 0.01)')]['std'][-1]:.1e} in the last layer")
-
-# --- figures: histograms, std and gradient norm per layer ----------------------------------------
-show = [n for n in INITS if not n.startswith("sparse")] + ["sparse 10, N(0, 1/10)"]
-for act in (["tanh"] if QUICK else ACTS):
-    fig, axes = plot.figure(4, 2, width=3.3, height=2.6)
-    rng = {"tanh": (-1, 1), "sigmoid": (0, 1), "ReLU": (0, 3)}[act]
-    for ax, name in zip(axes.ravel(), show):
-        hs = res[(act, name)]["hs"]
+    @functools.partial(jax.jit, static_argnums=0)
+    def measure(act, params):
+        """Per-layer activations (first 200 examples) and ||dL/dW_l|| of each hidden layer."""
+        act_layer, f = ACTS[act]
+        model = deep_net(act_layer, None)
+        h, hs = x, []
         for i in range(LAYERS):
-            ax.hist(np.clip(hs[i].ravel(), *rng), bins=60, range=rng, histtype="step",
-                    color=plot.plt.cm.viridis(i / max(LAYERS - 1, 1)), label=f"layer {i + 1}")
-        ax.set_yscale("log")
-        plot.label(ax, f"{act}, {name}", "activation (clipped to range)", "count (log)")
-    axes[0, 0].legend(fontsize=6, ncol=2)
-    ex.figure(fig, f"hist_{act.lower()}.png", f"{act}: per-layer activation histograms "
-              "(layer 1 purple -> last layer yellow) under each initialisation")
-fig, axes = plot.figure(3, 2, width=4.4, height=3.4)
-layers = np.arange(1, LAYERS + 1)
-for j, act in enumerate(ACTS):
-    for k, name in enumerate(show):
-        r, style = res[(act, name)], "-" if k < 7 else ":"
-        axes[0, j].semilogy(layers, r["std"], style, marker=".", color=f"C{k}", label=name)
-        axes[1, j].semilogy(layers, r["grad"], style, marker=".", color=f"C{k}", label=name)
-    plot.label(axes[0, j], f"{act}: activation std per layer", "hidden layer", "std (log)")
-    plot.label(axes[1, j], f"{act}: gradient norm per layer", "hidden layer", "||dL/dW|| (log)")
-axes[0, 2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.0))
-ex.figure(fig, "std_and_grads.png", "Activation std (top) and weight-gradient norm (bottom) per "
-          "hidden layer, for each initialisation")
+            h = f(dense.apply(params[f"{2 * i}_dense"], {}, h)[0])
+            hs.append(h)
+        hs = jnp.stack(hs)
 
-# --- the symmetry trap: zeros and a constant, trained briefly ------------------------------------
-SH, EPOCHS = 16, (3 if QUICK else 30)
-(cx, cy), _ = two_curves(200, 0.1, jax.random.key(3))
+        def loss(p):
+            return softmax_cross_entropy(model.apply(p, {k: {} for k in p}, x)[0], labels)
+
+        grads = jax.grad(loss)(params)
+        norms = jnp.stack([jnp.linalg.norm(grads[f"{2 * i}_dense"]["w"]) for i in range(LAYERS)])
+        return hs[:, :200], jnp.std(hs, axis=(1, 2)), norms
+
+    res = {}
+    for act, (act_layer, _) in ACTS.items():
+        for name, w_init in INITS.items():
+            params, _, _ = deep_net(act_layer, w_init).init(jax.random.key(2), (UNITS,))
+            hs, std, gn = jax.device_get(measure(act, params))
+            a = np.abs(hs[-1] - (0.5 if act == "sigmoid" else 0.0))
+            saturated = float(np.mean(a > 0.49)) if act == "sigmoid" else (
+                float(np.mean(a > 0.99)) if act == "tanh" else float(np.mean(hs[-1] == 0)))
+            res[(act, name)] = dict(hs=hs, std=std, grad=gn, saturated=saturated)
+
+    rows = [[act, name, r["std"][0], r["std"][-1], r["std"][-1] / r["std"][0], r["saturated"],
+             r["grad"][0], r["grad"][-1], r["grad"][0] / r["grad"][-1]]
+            for (act, name), r in res.items()]
+    ex.table(f"{LAYERS}-layer, {UNITS}-unit nets on N(0, 1) inputs: activation std and gradient "
+             "norm per layer (first and last hidden layer)",
+             ["activation", "init", "std h_1", f"std h_{LAYERS}", "std ratio last/first",
+              "saturated in last layer", "||dL/dW_1||", f"||dL/dW_{LAYERS}||",
+              "grad ratio first/last"],
+             rows, note="Saturated: |tanh| > 0.99; sigmoid within 0.01 of 0 or 1; for ReLU the "
+                        "fraction of exact zeros (inactive units). With M = N, Xavier's 2/(M+N) "
+                        "equals LeCun's 1/M, so those hidden layers match. Every per-layer value "
+                        "is in metrics.json.")
+    ex.metrics["deep"] = {f"{a}/{n}": {"std": r["std"], "grad_norm": r["grad"],
+                                       "saturated_last": r["saturated"]}
+                          for (a, n), r in res.items()}
+
+    def flat(r, lo=0.1, hi=10.0):
+        """Neither vanishing nor exploding: the last/first ratios of stds and grads lie in
+        [lo, hi]."""
+        s, g = r["std"][-1] / r["std"][0], r["grad"][0] / r["grad"][-1]
+        return lo <= s <= hi and lo <= g <= hi
+
+    t_small, s_small = res[("tanh", "N(0, 0.01)")], res[("sigmoid", "N(0, 0.01)")]
+    ex.verdict("Small N(0, 0.01) weights make tanh activations vanish with depth "
+               "(last/first std < 1e-3)", t_small["std"][-1] / t_small["std"][0] < 1e-3,
+               f"tanh std {t_small['std'][0]:.2e} -> {t_small['std'][-1]:.2e} over {LAYERS} "
+               "layers; "
+               f"every weight gradient ~{np.median(t_small['grad']):.0e} (Xavier: "
+               f"~{np.median(res[('tanh', 'Xavier normal')]['grad']):.0e})")
+    ex.verdict("Small N(0, 0.01) weights make sigmoid gradients vanish toward the input "
+               "(||dL/dW_1|| / ||dL/dW_last|| < 1e-3)",
+               s_small["grad"][0] / s_small["grad"][-1] < 1e-3,
+               f"sigmoid grad norm {s_small['grad'][-1]:.2e} (last) -> {s_small['grad'][0]:.2e} "
+               "(first)")
+    t_big, s_big = res[("tanh", "N(0, 1)")], res[("sigmoid", "N(0, 1)")]
+    ex.verdict("N(0, 1) weights saturate tanh (> 50% of last-layer units at |h| > 0.99) and "
+               "sigmoid",
+               t_big["saturated"] > 0.5 and s_big["saturated"] > 0.5,
+               f"saturated: tanh {t_big['saturated']:.0%}, sigmoid {s_big['saturated']:.0%} "
+               f"(Xavier tanh: {res[('tanh', 'Xavier normal')]['saturated']:.0%})")
+    r_big = res[("ReLU", "N(0, 1)")]
+    explode = t_big["grad"][0] / t_big["grad"][-1]
+    ex.verdict("N(0, 1) weights make gradients explode toward the input (first/last > 10)",
+               explode > 10,
+               f"first/last grad ratio: tanh {explode:.1f}; ReLU activations grow "
+               f"{r_big['std'][-1] / r_big['std'][0]:.1e}x over {LAYERS} layers")
+    xav = [res[("tanh", n)] for n in ("Xavier normal", "Xavier uniform")]
+    sx = res[("sigmoid", "Xavier normal")]
+    ex.verdict("Xavier suits tanh: stds and grads stay within 10x across layers, < 5% saturated",
+               all(flat(r) and r["saturated"] < 0.05 for r in xav),
+               "std last/first " + ", ".join(f"{r['std'][-1] / r['std'][0]:.2f}" for r in xav)
+               + "; grad first/last "
+               + ", ".join(f"{r['grad'][0] / r['grad'][-1]:.2f}" for r in xav)
+               + " (it does not rescue sigmoid: grad first/last "
+               + f"{sx['grad'][0] / sx['grad'][-1]:.1e})")
+    he, xr = res[("ReLU", "He normal")], res[("ReLU", "Xavier normal")]
+    he_s, xr_s = he["std"][-1] / he["std"][0], xr["std"][-1] / xr["std"][0]
+    ex.verdict("He suits ReLU: std kept within [0.5, 2] over the layers, closer to 1 than Xavier's",
+               0.5 <= he_s <= 2 and abs(np.log(he_s)) < abs(np.log(xr_s)) and flat(he),
+               f"ReLU std last/first: He {he_s:.2f}, Xavier {xr_s:.3f}; He grad first/last "
+               f"{he['grad'][0] / he['grad'][-1]:.2f}")
+    sp = res[("tanh", "sparse 10, N(0, 1/10)")]
+    ex.verdict("Sparse init (10 inputs per unit, weight variance 1/10) keeps tanh's variance like "
+               "1/sqrt(n)",
+               flat(sp) and sp["saturated"] < 0.05,
+               f"std last/first {sp['std'][-1] / sp['std'][0]:.2f}; with N(0, 0.01) weights: "
+               f"{res[('tanh', 'sparse 10, N(0, 0.01)')]['std'][-1]:.1e} in the last layer")
+
+    # --- figures: histograms, std and gradient norm per layer -------------------------------------
+    show = [n for n in INITS if not n.startswith("sparse")] + ["sparse 10, N(0, 1/10)"]
+    for act in ex.pick(list(ACTS), ["tanh"]):
+        fig, axes = plot.figure(4, 2, width=3.3, height=2.6)
+        rng = {"tanh": (-1, 1), "sigmoid": (0, 1), "ReLU": (0, 3)}[act]
+        for ax, name in zip(axes.ravel(), show):
+            hs = res[(act, name)]["hs"]
+            for i in range(LAYERS):
+                ax.hist(np.clip(hs[i].ravel(), *rng), bins=60, range=rng, histtype="step",
+                        color=matplotlib.colormaps["viridis"](i / max(LAYERS - 1, 1)),
+                        label=f"layer {i + 1}")
+            ax.set_yscale("log")
+            plot.label(ax, f"{act}, {name}", "activation (clipped to range)", "count (log)")
+        axes[0, 0].legend(fontsize=6, ncol=2)
+        ex.figure(fig, f"hist_{act.lower()}.png", f"{act}: per-layer activation histograms "
+                  "(layer 1 purple -> last layer yellow) under each initialisation")
+    fig, axes = plot.figure(3, 2, width=4.4, height=3.4)
+    layers = np.arange(1, LAYERS + 1)
+    for j, act in enumerate(ACTS):
+        for k, name in enumerate(show):
+            r, style = res[(act, name)], "-" if k < 7 else ":"
+            axes[0, j].semilogy(layers, r["std"], style, marker=".", color=f"C{k}", label=name)
+            axes[1, j].semilogy(layers, r["grad"], style, marker=".", color=f"C{k}", label=name)
+        plot.label(axes[0, j], f"{act}: activation std per layer", "hidden layer", "std (log)")
+        plot.label(axes[1, j], f"{act}: gradient norm per layer", "hidden layer", "||dL/dW|| (log)")
+    axes[0, 2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.0))
+    ex.figure(fig, "std_and_grads.png", "Activation std (top) and weight-gradient norm (bottom) "
+              "per hidden layer, for each initialisation")
 
 
-def small_net(c, s):
-    """Each weight = c + s * (LeCun-normal draw): zeros (0, 0), constant (0.5, 0), random (0, 1)."""
-    def w_init(key, shape, dtype=jnp.float32):
-        return c + s * ini.lecun_normal()(key, shape, dtype)
-    return serial(Dense(SH, w_init=w_init), Tanh(), Dense(SH, w_init=w_init), Tanh(),
-                  Dense(2, w_init=w_init))
+def symmetry(ex: Experiment) -> None:
+    """The symmetry trap: zeros and a constant, trained briefly."""
+    SH, EPOCHS = 16, ex.pick(30, 3)
+    (cx, cy), _ = two_curves(200, 0.1, jax.random.key(3))
+
+    def small_net(c, s):
+        """Each weight = c + s * (LeCun-normal draw): zeros (0, 0), constant (0.5, 0), random
+        (0, 1)."""
+        def w_init(key, shape, dtype=jnp.float32):
+            return c + s * ini.lecun_normal()(key, shape, dtype)
+        return serial(Dense(SH, w_init=w_init), Tanh(), Dense(SH, w_init=w_init), Tanh(),
+                      Dense(2, w_init=w_init))
+
+    cases = {"zeros": (0.0, 0.0), "constant 0.5": (0.5, 0.0), "LeCun normal (control)": (0.0, 1.0)}
+    hp = {"c": np.array([v[0] for v in cases.values()], np.float32),
+          "s": np.array([v[1] for v in cases.values()], np.float32)}
+    key = jax.random.key(4)
+    ts, hist = vmap_fit(small_net, softmax_cross_entropy, lambda: optim.sgd(0.5), (cx, cy),
+                        keys=key,
+                        model_hparams=hp, epochs=EPOCHS, batch_size=20)
+    rows, sym = [], {}
+    for i, name in enumerate(cases):
+        spread, moved = 0.0, 0.0
+        for layer in ("0_dense", "2_dense"):
+            w, b = ts.params[layer]["w"][i], ts.params[layer]["b"][i]  # columns = hidden units
+            spread = max(spread, float(jnp.max(jnp.abs(w - w[:, :1]))),
+                         float(jnp.max(jnp.abs(b - b[0]))))
+            moved = max(moved, float(jnp.max(jnp.abs(w - hp["c"][i]))))  # initial W = c when s = 0
+        acc = float(hist.train_accuracy[i, -1])
+        moved = moved if hp["s"][i] == 0 else None  # only a constant start is known exactly
+        sym[name] = {"unit_spread": spread, "hidden_weight_change": moved, "train_accuracy": acc}
+        rows.append([name, spread, "n/a (random start)" if moved is None else moved, acc])
+    ex.table(f"Symmetry trap: 2-{SH}-{SH}-2 tanh net, SGD lr 0.5, {EPOCHS} epochs on two curves",
+             ["init", "max |unit j - unit 1| over hidden weights and biases",
+              "max |W_after - W_before|",
+              "train accuracy (last epoch)"], rows)
+    ex.metrics["symmetry"] = sym
+    z, c, r = sym["zeros"], sym["constant 0.5"], sym["LeCun normal (control)"]
+    ex.verdict("Zero or constant weights keep all hidden units identical through training "
+               "(000 3.8.1-2)",
+               z["unit_spread"] < 1e-6 and c["unit_spread"] < 1e-6
+               and c["hidden_weight_change"] > 1e-3
+               and r["unit_spread"] > 0.1,
+               f"unit spread after training: zeros {z['unit_spread']:.1e} (weights moved "
+               f"{z['hidden_weight_change']:.1e}), constant {c['unit_spread']:.1e} (moved "
+               f"{c['hidden_weight_change']:.2f}), random {r['unit_spread']:.2f}")
 
 
-cases = {"zeros": (0.0, 0.0), "constant 0.5": (0.5, 0.0), "LeCun normal (control)": (0.0, 1.0)}
-hp = {"c": np.array([v[0] for v in cases.values()], np.float32),
-      "s": np.array([v[1] for v in cases.values()], np.float32)}
-key = jax.random.key(4)
-ts, hist = vmap_fit(small_net, softmax_cross_entropy, lambda: optim.sgd(0.5), (cx, cy), keys=key,
-                    model_hparams=hp, epochs=EPOCHS, batch_size=20)
-rows, sym = [], {}
-for i, name in enumerate(cases):
-    spread, moved = 0.0, 0.0
-    for layer in ("0_dense", "2_dense"):
-        w, b = ts.params[layer]["w"][i], ts.params[layer]["b"][i]  # columns = hidden units
-        spread = max(spread, float(jnp.max(jnp.abs(w - w[:, :1]))),
-                     float(jnp.max(jnp.abs(b - b[0]))))
-        moved = max(moved, float(jnp.max(jnp.abs(w - hp["c"][i]))))  # initial W = c when s = 0
-    acc = float(hist.train_accuracy[i, -1])
-    moved = moved if hp["s"][i] == 0 else None  # only a constant start is known exactly
-    sym[name] = {"unit_spread": spread, "hidden_weight_change": moved, "train_accuracy": acc}
-    rows.append([name, spread, "n/a (random start)" if moved is None else moved, acc])
-ex.table(f"Symmetry trap: 2-{SH}-{SH}-2 tanh net, SGD lr 0.5, {EPOCHS} epochs on two curves",
-         ["init", "max |unit j - unit 1| over hidden weights and biases",
-          "max |W_after - W_before|",
-          "train accuracy (last epoch)"], rows)
-ex.metrics["symmetry"] = sym
-z, c, r = sym["zeros"], sym["constant 0.5"], sym["LeCun normal (control)"]
-ex.verdict("Zero or constant weights keep all hidden units identical through training "
-           "(000 3.8.1-2)",
-           z["unit_spread"] < 1e-6 and c["unit_spread"] < 1e-6 and c["hidden_weight_change"] > 1e-3
-           and r["unit_spread"] > 0.1,
-           f"unit spread after training: zeros {z['unit_spread']:.1e} (weights moved "
-           f"{z['hidden_weight_change']:.1e}), constant {c['unit_spread']:.1e} (moved "
-           f"{c['hidden_weight_change']:.2f}), random {r['unit_spread']:.2f}")
+def variance_rules(ex: Experiment) -> None:
+    """Var(W) = 1/M on a linear layer; 2/(M+N) as the forward/backward compromise."""
+    E, DRAWS = ex.pick((2000, 10), (500, 3))
+    SHAPES = ex.pick([(10, 10), (100, 100), (200, 800), (800, 200)], [(10, 10), (40, 160)])
+    RULES = {"1/M (fan_in, LeCun)": ini.lecun_normal(),
+             "1/N (fan_out)": ini.variance_scaling(1.0, "fan_out", "normal"),
+             "2/(M+N) (Xavier)": ini.glorot_normal()}
+    xv = 2.0 * jax.random.normal(jax.random.key(5), (E, max(m for m, _ in SHAPES)))  # Var(X) = 4
 
-# --- Var(W) = 1/M on a linear layer; 2/(M+N) as the forward/backward compromise ------------------
-E, DRAWS = (500, 3) if QUICK else (2000, 10)
-SHAPES = [(10, 10), (100, 100), (200, 800), (800, 200)] if not QUICK else [(10, 10), (40, 160)]
-RULES = {"1/M (fan_in, LeCun)": ini.lecun_normal(),
-         "1/N (fan_out)": ini.variance_scaling(1.0, "fan_out", "normal"),
-         "2/(M+N) (Xavier)": ini.glorot_normal()}
-xv = 2.0 * jax.random.normal(jax.random.key(5), (E, max(m for m, _ in SHAPES)))  # Var(X) = 4
+    def ratios(w, xin, g):
+        """Var(Z)/Var(X) forward and Var(dL/dX)/Var(dL/dZ) backward for Z = X W."""
+        z, vjp = jax.vjp(lambda a: Dense(w.shape[1], use_bias=False).apply({"w": w}, {}, a)[0], xin)
+        return jnp.var(z) / jnp.var(xin), jnp.var(vjp(g)[0]) / jnp.var(g)
+
+    rows, var_rule = [], {}
+    for m, n in SHAPES:
+        xin, g = xv[:, :m], jax.random.normal(jax.random.key(6), (E, n))
+        for rule, w_init in RULES.items():
+            out = [ratios(w_init(k, (m, n)), xin, g)
+                   for k in jax.random.split(jax.random.key(m + n), DRAWS)]
+            f, b = (float(np.mean([o[j] for o in out])) for j in (0, 1))
+            var_w = float(jnp.var(w_init(jax.random.key(7), (m, n))))
+            var_rule[f"{m}x{n} {rule}"] = {"forward": f, "backward": b, "var_w": var_w}
+            rows.append([m, n, rule, var_w, f, b])
+    ex.table("Linear layer Z = X W, Var(X) = 4: measured variance ratios (mean of draws)",
+             ["M (in)", "N (out)", "Var(W) rule", "measured Var(W)", "Var(Z)/Var(X)",
+              "Var(dL/dX)/Var(dL/dZ)"], rows,
+             note="Theory: forward = M Var(W), backward = N Var(W). 1/M gives forward 1, "
+                  "backward N/M; 2/(M+N) gives 2M/(M+N) and 2N/(M+N), between the two extremes.")
+    ex.metrics["linear_layer"] = var_rule
+    fwd = [v["forward"] for k, v in var_rule.items() if "1/M" in k]
+    ex.verdict("Var(W) = 1/M keeps a linear layer's output variance equal to its input variance "
+               "(003)",
+               all(abs(f - 1) < 0.1 for f in fwd),
+               "Var(Z)/Var(X) = " + ", ".join(f"{f:.3f}" for f in fwd)
+               + f" for (M, N) in {SHAPES}")
+    worst = {}
+    for rule in RULES:
+        worst[rule] = max(abs(np.log(var_rule[f"{m}x{n} {rule}"][d]))
+                          for m, n in SHAPES if m != n for d in ("forward", "backward"))
+    ok = worst["2/(M+N) (Xavier)"] < min(worst["1/M (fan_in, LeCun)"], worst["1/N (fan_out)"])
+    ex.verdict("2/(M+N) is the forward/backward compromise: when M != N its worst ratio is closer "
+               "to 1 than with 1/M or 1/N", ok,
+               "worst max(|log fwd|, |log bwd|): " + ", ".join(f"{k.split(' ')[0]} {np.exp(v):.2f}x"
+                                                               for k, v in worst.items()))
 
 
-def ratios(w, xin, g):
-    """Var(Z)/Var(X) forward and Var(dL/dX)/Var(dL/dZ) backward for Z = X W."""
-    z, vjp = jax.vjp(lambda a: Dense(w.shape[1], use_bias=False).apply({"w": w}, {}, a)[0], xin)
-    return jnp.var(z) / jnp.var(xin), jnp.var(vjp(g)[0]) / jnp.var(g)
-
-
-rows, var_rule = [], {}
-for m, n in SHAPES:
-    xin, g = xv[:, :m], jax.random.normal(jax.random.key(6), (E, n))
-    for rule, w_init in RULES.items():
-        out = [ratios(w_init(k, (m, n)), xin, g)
-               for k in jax.random.split(jax.random.key(m + n), DRAWS)]
-        f, b = (float(np.mean([o[j] for o in out])) for j in (0, 1))
-        var_w = float(jnp.var(w_init(jax.random.key(7), (m, n))))
-        var_rule[f"{m}x{n} {rule}"] = {"forward": f, "backward": b, "var_w": var_w}
-        rows.append([m, n, rule, var_w, f, b])
-ex.table("Linear layer Z = X W, Var(X) = 4: measured variance ratios (mean of draws)",
-         ["M (in)", "N (out)", "Var(W) rule", "measured Var(W)", "Var(Z)/Var(X)",
-          "Var(dL/dX)/Var(dL/dZ)"], rows,
-         note="Theory: forward = M Var(W), backward = N Var(W). 1/M gives forward 1, backward N/M; "
-              "2/(M+N) gives 2M/(M+N) and 2N/(M+N), between the two extremes.")
-ex.metrics["linear_layer"] = var_rule
-fwd = [v["forward"] for k, v in var_rule.items() if "1/M" in k]
-ex.verdict("Var(W) = 1/M keeps a linear layer's output variance equal to its input variance (003)",
-           all(abs(f - 1) < 0.1 for f in fwd),
-           "Var(Z)/Var(X) = " + ", ".join(f"{f:.3f}" for f in fwd)
-           + f" for (M, N) in {SHAPES}")
-worst = {}
-for rule in RULES:
-    worst[rule] = max(abs(np.log(var_rule[f"{m}x{n} {rule}"][d]))
-                      for m, n in SHAPES if m != n for d in ("forward", "backward"))
-ok = worst["2/(M+N) (Xavier)"] < min(worst["1/M (fan_in, LeCun)"], worst["1/N (fan_out)"])
-ex.verdict("2/(M+N) is the forward/backward compromise: when M != N its worst ratio is closer to 1 "
-           "than with 1/M or 1/N", ok,
-           "worst max(|log fwd|, |log bwd|): " + ", ".join(f"{k.split(' ')[0]} {np.exp(v):.2f}x"
-                                                           for k, v in worst.items()))
-ex.finish()
+if __name__ == "__main__":
+    run(main)

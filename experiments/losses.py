@@ -5,7 +5,7 @@ neuron, softmax + log-likelihood on 3 spiral arms (dC/dz = softmax - onehot), an
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import QUICK, Experiment
+from _harness import Experiment, run
 
 from jaxdl import data, optim, plot
 from jaxdl.activations import sigmoid_grad
@@ -24,267 +24,282 @@ from jaxdl.nn import Dense, Flatten, Relu, Sigmoid, Softmax
 from jaxdl.sweep import vmap_fit
 from jaxdl.train import TrainState, make_train_step
 
-ex = Experiment("losses", "quadratic cost vs cross-entropy, softmax + log-likelihood, center loss",
-                "001 section 3 (quadratic cost, slowdown, cross-entropy, softmax + "
-                "log-likelihood); 000 sections 3.4.11 (cross-entropy) and 3.4.12 (center loss)")
 
-# --- 1. one sigmoid neuron, quadratic cost vs cross-entropy ---------------------------------
-LR, STEPS, TARGET = 0.15, 400 if QUICK else 2000, 0.1
-ex.setting(neuron=f"x=1, target 0, sgd lr {LR}, {STEPS} steps", neuron_target=f"output < {TARGET}")
-neuron = serial(Dense(1), Sigmoid())
-_, n_state, _ = neuron.init(jax.random.key(0), (1,))
-x1, y1 = jnp.ones((1, 1)), jnp.zeros((1, 1))
-costs = {"quadratic": mse, "cross-entropy": binary_cross_entropy}
-
-
-def params_at(w, b):
-    return {"0_dense": {"w": jnp.full((1, 1), w), "b": jnp.full((1,), b)}, "1_sigmoid": {}}
+def main(quick: bool) -> Experiment:
+    ex = Experiment("losses",
+                    "quadratic cost vs cross-entropy, softmax + log-likelihood, center loss",
+                    "001 section 3 (quadratic cost, slowdown, cross-entropy, softmax + "
+                    "log-likelihood); 000 sections 3.4.11 (cross-entropy) and 3.4.12 (center loss)",
+                    quick=quick)
+    one_neuron(ex)
+    softmax_spirals(ex)
+    centers_on_digits(ex)
+    return ex.finish()
 
 
-def run_neuron(cost, starts):
-    """Plain gradient descent with jaxdl.train's step from each (w, b) start (vmapped);
-    returns the output a before each step, (starts, STEPS)."""
-    opt = optim.sgd(LR)
-    step = make_train_step(neuron, cost, opt)
+def one_neuron(ex: Experiment) -> None:
+    """One sigmoid neuron: quadratic cost vs cross-entropy (the sigma'(z) slowdown)."""
+    LR, STEPS, TARGET = 0.15, ex.pick(2000, 400), 0.1
+    ex.setting(neuron=f"x=1, target 0, sgd lr {LR}, {STEPS} steps",
+               neuron_target=f"output < {TARGET}")
+    neuron = serial(Dense(1), Sigmoid())
+    _, n_state, _ = neuron.init(jax.random.key(0), (1,))
+    x1, y1 = jnp.ones((1, 1)), jnp.zeros((1, 1))
+    costs = {"quadratic": mse, "cross-entropy": binary_cross_entropy}
 
-    def run(w, b):
+    def params_at(w, b):
+        return {"0_dense": {"w": jnp.full((1, 1), w), "b": jnp.full((1,), b)}, "1_sigmoid": {}}
+
+    def run_neuron(cost, starts):
+        """Plain gradient descent with jaxdl.train's step from each (w, b) start (vmapped);
+        returns the output a before each step, (starts, STEPS)."""
+        opt = optim.sgd(LR)
+        step = make_train_step(neuron, cost, opt)
+
+        def run(w, b):
+            p = params_at(w, b)
+            ts = TrainState(jnp.array(0, jnp.int32), p, n_state, opt.init(p), jax.random.key(0))
+
+            def body(ts, _):
+                a = neuron.apply(ts.params, ts.state, x1)[0][0, 0]
+                return step(ts, x1, y1)[0], a
+
+            return jax.lax.scan(body, ts, None, length=STEPS)[1]
+
+        w, b = jnp.array([s[0] for s in starts]), jnp.array([s[1] for s in starts])
+        return np.asarray(jax.jit(jax.vmap(run))(w, b))
+
+    def grads_at(cost, w, b):
         p = params_at(w, b)
-        ts = TrainState(jnp.array(0, jnp.int32), p, n_state, opt.init(p), jax.random.key(0))
+        g = jax.grad(lambda p: cost(neuron.apply(p, n_state, x1)[0], y1))(p)["0_dense"]
+        return float(g["w"][0, 0]), float(g["b"][0])
 
-        def body(ts, _):
-            a = neuron.apply(ts.params, ts.state, x1)[0][0, 0]
-            return step(ts, x1, y1)[0], a
+    starts = {"saturated (w=b=2)": (2.0, 2.0), "unsaturated (w=0.6, b=0.9)": (0.6, 0.9)}
+    curves, rows, neuron_m = {}, [], {}
+    outs = {cname: run_neuron(cost, list(starts.values())) for cname, cost in costs.items()}
+    for j, (sname, (w, b)) in enumerate(starts.items()):
+        for cname, cost in costs.items():
+            a = outs[cname][j]
+            below, moved = np.nonzero(a < TARGET)[0], np.nonzero(a < a[0] - 0.1)[0]
+            n_steps = int(below[0]) if below.size else None
+            n_move = int(moved[0]) if moved.size else None
+            gw, gb = grads_at(cost, w, b)
+            curves[(sname, cname)] = a
+            neuron_m[f"{sname}/{cname}"] = {"steps_to_output_below_0.1": n_steps,
+                                            "dC_dw_at_start": gw,
+                                            "steps_to_move_0.1_from_start": n_move,
+                                            "dC_db_at_start": gb, "output_at_start": float(a[0]),
+                                            "output_after_300_steps": float(a[min(300, STEPS - 1)])}
+            rows.append([sname, cname, float(a[0]), gw, float(a[min(300, STEPS - 1)]),
+                         n_move if n_move is not None else f"> {STEPS}",
+                         n_steps if n_steps is not None else f"> {STEPS}"])
+    ex.table("One sigmoid neuron (x = 1, target 0), plain gradient descent",
+             ["start", "cost", "a at start", "dC/dw at start", "a after 300 steps",
+              "steps to move a by 0.1", "steps to a < 0.1"], rows,
+             note="Near a = 0 the quadratic cost saturates again (sigma'(z) -> 0 as a -> 0), so "
+                  "its last stretch to a < 0.1 is slow from any start; the plateau at the start "
+                  "is what saturation adds.")
+    ex.metrics["neuron"] = neuron_m
+    sat = "saturated (w=b=2)"
+    a0 = float(jax.nn.sigmoid(4.0))
+    closed = {"quadratic": (a0 - 0) * float(sigmoid_grad(4.0)), "cross-entropy": a0 - 0}
+    g_q = neuron_m[f"{sat}/quadratic"]["dC_dw_at_start"]
+    g_ce = neuron_m[f"{sat}/cross-entropy"]["dC_dw_at_start"]
+    g_logits = float(jax.grad(
+        lambda w: binary_cross_entropy_with_logits(jnp.array([[w + 2.0]]), y1))(2.0))
+    formula_err = max(abs(g_q - closed["quadratic"]), abs(g_ce - closed["cross-entropy"]),
+                      abs(g_logits - g_ce))
+    ex.metrics["neuron_gradient_check"] = {"closed_form": closed, "with_logits_dC_dw": g_logits,
+                                           "max_abs_err": formula_err,
+                                           "sigma_prime_4": float(sigmoid_grad(4.0))}
+    ex.verdict("dC/dw = (a - y) sigma'(z) x for the quadratic cost and (a - y) x for cross-entropy "
+               "(sigma'(z) cancels)", formula_err < 1e-5,
+               f"max abs err {formula_err:.1e}; at z = 4: quadratic {g_q:.5f}, cross-entropy "
+               f"{g_ce:.5f} (with_logits {g_logits:.5f}); "
+               f"ratio {g_q / g_ce:.5f} = sigma'(4) = {float(sigmoid_grad(4.0)):.5f}")
+    steps = {(s, c): neuron_m[f"{s}/{c}"]["steps_to_output_below_0.1"] for (s, c) in curves}
+    slow = {s: (steps[(s, "quadratic")] or 10 * STEPS) / steps[(s, "cross-entropy")]
+            for s in starts}
+    ex.metrics["neuron_slowdown"] = {s: v for s, v in slow.items()}
+    ex.verdict("Quadratic cost learns slowly from a saturated start; cross-entropy escapes at once",
+               slow[sat] > 5, f"steps to a < 0.1 from w=b=2: quadratic "
+               f"{steps[(sat, 'quadratic')] or f'> {STEPS}'} vs cross-entropy "
+               f"{steps[(sat, 'cross-entropy')]} ({slow[sat]:.1f}x)")
+    uns = "unsaturated (w=0.6, b=0.9)"
+    move = {(s, c): neuron_m[f"{s}/{c}"]["steps_to_move_0.1_from_start"] or 10 * STEPS
+            for (s, c) in curves}
+    plateau = {s: move[(s, "quadratic")] / move[(s, "cross-entropy")] for s in starts}
+    ex.metrics["neuron_plateau_ratio"] = plateau
+    ex.verdict("The initial slowdown comes from saturation (sigma'(z) ~ 0 at the start)",
+               plateau[sat] > 2 * plateau[uns], "quadratic / cross-entropy steps to move a by 0.1: "
+               f"{plateau[sat]:.1f}x from w=b=2 (sigma'(4) = 0.018) vs {plateau[uns]:.1f}x from "
+               f"w=0.6, b=0.9 (sigma'(1.5) = 0.149); to a < 0.1: {slow[sat]:.1f}x vs "
+               f"{slow[uns]:.1f}x")
 
-        return jax.lax.scan(body, ts, None, length=STEPS)[1]
+    fig, axes = plot.figure(2)
+    for i, sname in enumerate(starts):
+        for cname in costs:
+            axes[0, i].plot(curves[(sname, cname)], label=cname)
+        axes[0, i].axhline(TARGET, color="k", ls=":", lw=0.8, label="a = 0.1")
+        plot.label(axes[0, i], f"one neuron, {sname}", "gradient step", "output a (target 0)",
+                   legend=True)
+    ex.figure(fig, "neuron.png",
+              "Output of one sigmoid neuron under quadratic cost vs cross-entropy")
 
-    w, b = jnp.array([s[0] for s in starts]), jnp.array([s[1] for s in starts])
-    return np.asarray(jax.jit(jax.vmap(run))(w, b))
 
+def softmax_spirals(ex: Experiment) -> None:
+    """Softmax + log-likelihood vs softmax + quadratic cost on 3 spiral arms."""
+    N, SEEDS, EPOCHS_S = ex.pick((600, 3, 60), (90, 2, 4))
+    (xs, ys), (xs_t, ys_t) = data.spirals(N, 3, 0.05, jax.random.key(1), n_test=N)
+    H = ex.pick(64, 16)
+    mlp = [Dense(H), Relu(), Dense(H), Relu(), Dense(3)]
+    model_ll, model_q = serial(*mlp), serial(*mlp, Softmax())
 
-def grads_at(cost, w, b):
-    g = jax.grad(lambda p: cost(neuron.apply(p, n_state, x1)[0], y1))(params_at(w, b))["0_dense"]
-    return float(g["w"][0, 0]), float(g["b"][0])
+    def quadratic_on_softmax(probs, labels):
+        return mse(probs, jax.nn.one_hot(labels, 3, dtype=probs.dtype))
 
-
-starts = {"saturated (w=b=2)": (2.0, 2.0), "unsaturated (w=0.6, b=0.9)": (0.6, 0.9)}
-curves, rows, neuron_m = {}, [], {}
-outs = {cname: run_neuron(cost, list(starts.values())) for cname, cost in costs.items()}
-for j, (sname, (w, b)) in enumerate(starts.items()):
-    for cname, cost in costs.items():
-        a = outs[cname][j]
-        below, moved = np.nonzero(a < TARGET)[0], np.nonzero(a < a[0] - 0.1)[0]
-        n_steps = int(below[0]) if below.size else None
-        n_move = int(moved[0]) if moved.size else None
-        gw, gb = grads_at(cost, w, b)
-        curves[(sname, cname)] = a
-        neuron_m[f"{sname}/{cname}"] = {"steps_to_output_below_0.1": n_steps, "dC_dw_at_start": gw,
-                                        "steps_to_move_0.1_from_start": n_move,
-                                        "dC_db_at_start": gb, "output_at_start": float(a[0]),
-                                        "output_after_300_steps": float(a[min(300, STEPS - 1)])}
-        rows.append([sname, cname, float(a[0]), gw, float(a[min(300, STEPS - 1)]),
-                     n_move if n_move is not None else f"> {STEPS}",
-                     n_steps if n_steps is not None else f"> {STEPS}"])
-ex.table("One sigmoid neuron (x = 1, target 0), plain gradient descent",
-         ["start", "cost", "a at start", "dC/dw at start", "a after 300 steps",
-          "steps to move a by 0.1", "steps to a < 0.1"], rows,
-         note="Near a = 0 the quadratic cost saturates again (sigma'(z) -> 0 as a -> 0), so its "
-              "last stretch to a < 0.1 is slow from any start; the plateau at the start is what "
-              "saturation adds.")
-ex.metrics["neuron"] = neuron_m
-sat = "saturated (w=b=2)"
-a0 = float(jax.nn.sigmoid(4.0))
-closed = {"quadratic": (a0 - 0) * float(sigmoid_grad(4.0)), "cross-entropy": a0 - 0}
-g_q = neuron_m[f"{sat}/quadratic"]["dC_dw_at_start"]
-g_ce = neuron_m[f"{sat}/cross-entropy"]["dC_dw_at_start"]
-g_logits = float(jax.grad(
-    lambda w: binary_cross_entropy_with_logits(jnp.array([[w + 2.0]]), y1))(2.0))
-formula_err = max(abs(g_q - closed["quadratic"]), abs(g_ce - closed["cross-entropy"]),
-                  abs(g_logits - g_ce))
-ex.metrics["neuron_gradient_check"] = {"closed_form": closed, "with_logits_dC_dw": g_logits,
-                                       "max_abs_err": formula_err,
-                                       "sigma_prime_4": float(sigmoid_grad(4.0))}
-ex.verdict("dC/dw = (a - y) sigma'(z) x for the quadratic cost and (a - y) x for cross-entropy "
-           "(sigma'(z) cancels)", formula_err < 1e-5,
-           f"max abs err {formula_err:.1e}; at z = 4: quadratic {g_q:.5f}, cross-entropy "
-           f"{g_ce:.5f} (with_logits {g_logits:.5f}); "
-           f"ratio {g_q / g_ce:.5f} = sigma'(4) = {float(sigmoid_grad(4.0)):.5f}")
-steps = {(s, c): neuron_m[f"{s}/{c}"]["steps_to_output_below_0.1"] for (s, c) in curves}
-slow = {s: (steps[(s, "quadratic")] or 10 * STEPS) / steps[(s, "cross-entropy")] for s in starts}
-ex.metrics["neuron_slowdown"] = {s: v for s, v in slow.items()}
-ex.verdict("Quadratic cost learns slowly from a saturated start; cross-entropy escapes at once",
-           slow[sat] > 5, f"steps to a < 0.1 from w=b=2: quadratic "
-           f"{steps[(sat, 'quadratic')] or f'> {STEPS}'} vs cross-entropy "
-           f"{steps[(sat, 'cross-entropy')]} ({slow[sat]:.1f}x)")
-uns = "unsaturated (w=0.6, b=0.9)"
-move = {(s, c): neuron_m[f"{s}/{c}"]["steps_to_move_0.1_from_start"] or 10 * STEPS
-        for (s, c) in curves}
-plateau = {s: move[(s, "quadratic")] / move[(s, "cross-entropy")] for s in starts}
-ex.metrics["neuron_plateau_ratio"] = plateau
-ex.verdict("The initial slowdown comes from saturation (sigma'(z) ~ 0 at the start)",
-           plateau[sat] > 2 * plateau[uns], f"quadratic / cross-entropy steps to move a by 0.1: "
-           f"{plateau[sat]:.1f}x from w=b=2 (sigma'(4) = 0.018) vs {plateau[uns]:.1f}x from w=0.6, "
-           f"b=0.9 (sigma'(1.5) = 0.149); to a < 0.1: {slow[sat]:.1f}x vs {slow[uns]:.1f}x")
-
-fig, axes = plot.figure(2)
-for i, sname in enumerate(starts):
-    for cname in costs:
-        axes[0, i].plot(curves[(sname, cname)], label=cname)
-    axes[0, i].axhline(TARGET, color="k", ls=":", lw=0.8, label="a = 0.1")
-    plot.label(axes[0, i], f"one neuron, {sname}", "gradient step", "output a (target 0)",
+    keys = jax.random.split(jax.random.key(2), SEEDS)
+    runs = {}
+    for name, model, loss in (("softmax + log-likelihood", model_ll, softmax_cross_entropy),
+                              ("softmax + quadratic", model_q, quadratic_on_softmax)):
+        ts_s, hist = vmap_fit(model, loss, lambda: optim.sgd(0.5), (xs, ys), keys=keys,
+                              val=(xs_t, ys_t), epochs=EPOCHS_S, batch_size=30)
+        runs[name] = (ts_s, hist.values["train_accuracy"], hist.values["val_accuracy"])
+    # gradient check on the trained log-likelihood model (seed 0) and at init
+    member = jax.tree.map(lambda a: a[0], runs["softmax + log-likelihood"][0])
+    grad_err = 0.0
+    for p in (member.params, model_ll.init(jax.random.key(3), (2,))[0]):
+        z = model_ll.apply(p, member.state, xs)[0]
+        g = jax.grad(lambda z: softmax_cross_entropy(z, ys, reduction="sum"))(z)
+        expected = jax.nn.softmax(z) - jax.nn.one_hot(ys, 3)
+        grad_err = max(grad_err, float(jnp.max(jnp.abs(g - expected))))
+    z_sat = jnp.array([[10.0, 0.0, -10.0]])  # confidently wrong: label 2
+    label2 = jnp.array([2])
+    g_sat_ll = float(jnp.linalg.norm(jax.grad(lambda z: softmax_cross_entropy(z, label2))(z_sat)))
+    g_sat_q = float(jnp.linalg.norm(
+        jax.grad(lambda z: quadratic_on_softmax(jax.nn.softmax(z), label2))(z_sat)))
+    ex.verdict("Softmax + log-likelihood has dC/dz = softmax(z) - onehot(y)", grad_err < 1e-5,
+               f"max abs(jax.grad - (softmax - onehot)) = {grad_err:.1e} over {N} spiral points, "
+               "at init and trained")
+    srows, sm = [], {}
+    for name, (_, tr, va) in runs.items():
+        hit = [int(np.nonzero(r >= 0.9)[0][0]) + 1 if (r >= 0.9).any() else None for r in tr]
+        sm[name] = {"final_train_acc": tr[:, -1], "final_test_acc": va[:, -1],
+                    "epochs_to_90pct_train": hit}
+        srows.append([name, f"{tr[:, -1].mean():.3f} +- {tr[:, -1].std():.3f}",
+                      f"{va[:, -1].mean():.3f} +- {va[:, -1].std():.3f}", str(hit)])
+    srows.append(["norm of dC/dz at z=(10,0,-10), label 2", f"log-lik {g_sat_ll:.3f}",
+                  f"quadratic {g_sat_q:.1e}", ""])
+    ex.table(f"3 spiral arms, MLP 2-{H}-{H}-3, sgd 0.5, {EPOCHS_S} epochs, {SEEDS} seeds",
+             ["cost", "train acc", "test acc", "epochs to 90% train (per seed)"], srows)
+    sm["grad_norm_confidently_wrong"] = {"log_likelihood": g_sat_ll,
+                                         "quadratic_on_softmax": g_sat_q}
+    ex.metrics["softmax"] = sm
+    fig, axes = plot.figure(1)
+    for (name, (_, tr, va)), color in zip(runs.items(), ("C0", "C1")):
+        for s in range(SEEDS):
+            axes[0, 0].plot(np.arange(1, EPOCHS_S + 1), tr[s], color=color, lw=1,
+                            label=name if s == 0 else None)
+    plot.label(axes[0, 0], "3 spiral arms: training accuracy per seed", "epoch", "train accuracy",
                legend=True)
-ex.figure(fig, "neuron.png", "Output of one sigmoid neuron under quadratic cost vs cross-entropy")
-
-# --- 2. softmax + log-likelihood on 3 spiral arms -------------------------------------------
-N, SEEDS, EPOCHS_S = (90, 2, 4) if QUICK else (600, 3, 60)
-(xs, ys), (xs_t, ys_t) = data.spirals(N, 3, 0.05, jax.random.key(1), n_test=N)
-mlp = [Dense(64), Relu(), Dense(64), Relu(), Dense(3)]
-model_ll, model_q = serial(*mlp), serial(*mlp, Softmax())
-
-
-def quadratic_on_softmax(probs, labels):
-    return mse(probs, jax.nn.one_hot(labels, 3, dtype=probs.dtype))
+    ex.figure(fig, "softmax_spirals.png", "Softmax + log-likelihood vs softmax + quadratic cost")
+    e_ll, e_q = ([e if e is not None else 10 * EPOCHS_S for e in sm[n]["epochs_to_90pct_train"]]
+                 for n in ("softmax + log-likelihood", "softmax + quadratic"))
+    ex.verdict("Softmax + log-likelihood does not learn slowly (vs softmax + quadratic cost)",
+               np.mean(e_ll) < np.mean(e_q) and g_sat_ll > 100 * g_sat_q,
+               f"mean epochs to 90% train {np.mean(e_ll):.1f} vs {np.mean(e_q):.1f}; gradient when "
+               f"confidently wrong {g_sat_ll:.2f} vs {g_sat_q:.1e}")
 
 
-keys = jax.random.split(jax.random.key(2), SEEDS)
-runs = {}
-for name, model, loss in (("softmax + log-likelihood", model_ll, softmax_cross_entropy),
-                          ("softmax + quadratic", model_q, quadratic_on_softmax)):
-    ts_s, hist = vmap_fit(model, loss, lambda: optim.sgd(0.5), (xs, ys), keys=keys,
-                          val=(xs_t, ys_t), epochs=EPOCHS_S, batch_size=30)
-    runs[name] = (ts_s, hist.values["train_accuracy"], hist.values["val_accuracy"])
-# gradient check on the trained log-likelihood model (seed 0) and at init
-member = jax.tree.map(lambda a: a[0], runs["softmax + log-likelihood"][0])
-grad_err = 0.0
-for p in (member.params, model_ll.init(jax.random.key(3), (2,))[0]):
-    z = model_ll.apply(p, member.state, xs)[0]
-    g = jax.grad(lambda z: softmax_cross_entropy(z, ys, reduction="sum"))(z)
-    expected = jax.nn.softmax(z) - jax.nn.one_hot(ys, 3)
-    grad_err = max(grad_err, float(jnp.max(jnp.abs(g - expected))))
-z_sat = jnp.array([[10.0, 0.0, -10.0]])  # confidently wrong: label 2
-label2 = jnp.array([2])
-g_sat_ll = float(jnp.linalg.norm(jax.grad(lambda z: softmax_cross_entropy(z, label2))(z_sat)))
-g_sat_q = float(jnp.linalg.norm(
-    jax.grad(lambda z: quadratic_on_softmax(jax.nn.softmax(z), label2))(z_sat)))
-ex.verdict("Softmax + log-likelihood has dC/dz = softmax(z) - onehot(y)", grad_err < 1e-5,
-           f"max abs(jax.grad - (softmax - onehot)) = {grad_err:.1e} over {N} spiral points, "
-           "at init and trained")
-srows, sm = [], {}
-for name, (_, tr, va) in runs.items():
-    hit = [int(np.nonzero(r >= 0.9)[0][0]) + 1 if (r >= 0.9).any() else None for r in tr]
-    sm[name] = {"final_train_acc": tr[:, -1], "final_test_acc": va[:, -1],
-                "epochs_to_90pct_train": hit}
-    srows.append([name, f"{tr[:, -1].mean():.3f} +- {tr[:, -1].std():.3f}",
-                  f"{va[:, -1].mean():.3f} +- {va[:, -1].std():.3f}", str(hit)])
-srows.append(["norm of dC/dz at z=(10,0,-10), label 2", f"log-lik {g_sat_ll:.3f}",
-              f"quadratic {g_sat_q:.1e}", ""])
-ex.table(f"3 spiral arms, MLP 2-64-64-3, sgd 0.5, {EPOCHS_S} epochs, {SEEDS} seeds",
-         ["cost", "train acc", "test acc", "epochs to 90% train (per seed)"], srows)
-sm["grad_norm_confidently_wrong"] = {"log_likelihood": g_sat_ll, "quadratic_on_softmax": g_sat_q}
-ex.metrics["softmax"] = sm
-fig, axes = plot.figure(1)
-for (name, (_, tr, va)), color in zip(runs.items(), ("C0", "C1")):
-    for s in range(SEEDS):
-        axes[0, 0].plot(np.arange(1, EPOCHS_S + 1), tr[s], color=color, lw=1,
-                        label=name if s == 0 else None)
-plot.label(axes[0, 0], "3 spiral arms: training accuracy per seed", "epoch", "train accuracy",
-           legend=True)
-ex.figure(fig, "softmax_spirals.png", "Softmax + log-likelihood vs softmax + quadratic cost")
-e_ll, e_q = ([e if e is not None else 10 * EPOCHS_S for e in sm[n]["epochs_to_90pct_train"]]
-             for n in ("softmax + log-likelihood", "softmax + quadratic"))
-ex.verdict("Softmax + log-likelihood does not learn slowly (vs softmax + quadratic cost)",
-           np.mean(e_ll) < np.mean(e_q) and g_sat_ll > 100 * g_sat_q,
-           f"mean epochs to 90% train {np.mean(e_ll):.1f} vs {np.mean(e_q):.1f}; gradient when "
-           f"confidently wrong {g_sat_ll:.2f} vs {g_sat_q:.1e}")
+def centers_on_digits(ex: Experiment) -> None:
+    """Center loss on a 2-D feature layer trained on digits."""
+    (xd, yd), (xd_t, yd_t) = data.digits()
+    take = ex.pick(None, 192)  # None: all
+    xd, yd = xd[:take], yd[:take]
+    LAMS, ALPHA, BATCH = (0.0, 0.01, 0.1, 1.0), 0.5, 64
+    C_SEEDS, C_EPOCHS = ex.pick((3, 60), (2, 3))
+    ex.setting(center_loss=f"lambdas {LAMS}, alpha {ALPHA}, adam 1e-3, {C_EPOCHS} epochs, batch "
+               f"{BATCH}, {C_SEEDS} seeds, features 64-128-64-2 -> Dense(10)")
+    body = serial(Flatten(), Dense(128), Relu(), Dense(64), Relu(), Dense(2))
+    head = Dense(10)
+    opt = optim.adam(1e-3)
 
-# --- 3. center loss on a 2-D feature layer (digits) -----------------------------------------------
-(xd, yd), (xd_t, yd_t) = data.digits()
-if QUICK:
-    xd, yd = xd[:192], yd[:192]
-LAMS, ALPHA, BATCH = (0.0, 0.01, 0.1, 1.0), 0.5, 64
-C_SEEDS, C_EPOCHS = (2, 3) if QUICK else (3, 60)
-ex.setting(center_loss=f"lambdas {LAMS}, alpha {ALPHA}, adam 1e-3, {C_EPOCHS} epochs, batch "
-           f"{BATCH}, {C_SEEDS} seeds, features 64-128-64-2 -> Dense(10)")
-body = serial(Flatten(), Dense(128), Relu(), Dense(64), Relu(), Dense(2))
-head = Dense(10)
-opt = optim.adam(1e-3)
+    def objective(params, state, centers, lam, x, y):
+        f, _ = body.apply(params["body"], state, x)
+        logits, _ = head.apply(params["head"], {}, f)
+        return softmax_cross_entropy(logits, y) + lam * center_loss(f, y, centers), f
 
+    def train_center(key, lam):
+        """Centers are extra state outside the params: moved by update_centers after each step."""
+        pb, st, _ = body.init(jax.random.fold_in(key, 0), (8, 8, 1))
+        params = {"body": pb, "head": head.init(jax.random.fold_in(key, 1), (2,))[0]}
 
-def objective(params, state, centers, lam, x, y):
-    f, _ = body.apply(params["body"], state, x)
-    logits, _ = head.apply(params["head"], {}, f)
-    return softmax_cross_entropy(logits, y) + lam * center_loss(f, y, centers), f
+        def epoch(carry, e):
+            idx, _ = batch_indices(jax.random.fold_in(key, e + 2), xd.shape[0], BATCH)
 
+            def step(carry, i):
+                params, opt_state, centers = carry
+                (value, f), g = jax.value_and_grad(objective, has_aux=True)(
+                    params, st, centers, lam, xd[i], yd[i])
+                updates, opt_state = opt.update(g, opt_state, params)
+                return (optim.apply_updates(params, updates), opt_state,
+                        update_centers(centers, f, yd[i], ALPHA)), value
 
-def train_center(key, lam):
-    """Centers are extra state outside the params: moved by update_centers after each step."""
-    pb, st, _ = body.init(jax.random.fold_in(key, 0), (8, 8, 1))
-    params = {"body": pb, "head": head.init(jax.random.fold_in(key, 1), (2,))[0]}
+            return jax.lax.scan(step, carry, idx)
 
-    def epoch(carry, e):
-        idx, _ = batch_indices(jax.random.fold_in(key, e + 2), xd.shape[0], BATCH)
+        carry = (params, opt.init(params), jnp.zeros((10, 2), jnp.float32))
+        (params, _, _), _ = jax.lax.scan(epoch, carry, jnp.arange(C_EPOCHS))
+        feats = body.apply(params["body"], st, xd_t)[0]
+        return feats, accuracy(head.apply(params["head"], {}, feats)[0], yd_t)
 
-        def step(carry, i):
-            params, opt_state, centers = carry
-            (value, f), g = jax.value_and_grad(objective, has_aux=True)(
-                params, st, centers, lam, xd[i], yd[i])
-            updates, opt_state = opt.update(g, opt_state, params)
-            return (optim.apply_updates(params, updates), opt_state,
-                    update_centers(centers, f, yd[i], ALPHA)), value
+    lam_grid = jnp.repeat(jnp.array(LAMS, jnp.float32), C_SEEDS)
+    seed_keys = jnp.tile(jax.random.split(jax.random.key(4), C_SEEDS), (len(LAMS),))
+    feats, accs = jax.jit(jax.vmap(train_center))(seed_keys, lam_grid)
+    feats = np.asarray(feats).reshape(len(LAMS), C_SEEDS, -1, 2)
+    accs = np.asarray(accs).reshape(len(LAMS), C_SEEDS)
+    yt = np.asarray(yd_t)
 
-        return jax.lax.scan(step, carry, idx)
+    def distances(f):
+        mu = np.stack([f[yt == c].mean(0) for c in range(10)])
+        intra = float(np.mean(np.linalg.norm(f - mu[yt], axis=1)))
+        pairs = [(i, j) for i in range(10) for j in range(i + 1, 10)]
+        inter = float(np.mean([np.linalg.norm(mu[i] - mu[j]) for i, j in pairs]))
+        return intra, inter
 
-    carry = (params, opt.init(params), jnp.zeros((10, 2), jnp.float32))
-    (params, _, _), _ = jax.lax.scan(epoch, carry, jnp.arange(C_EPOCHS))
-    feats = body.apply(params["body"], st, xd_t)[0]
-    return feats, accuracy(head.apply(params["head"], {}, feats)[0], yd_t)
+    crows, cm = [], {}
+    for i, lam in enumerate(LAMS):
+        d = np.array([distances(feats[i, s]) for s in range(C_SEEDS)])
+        ratio = d[:, 0] / d[:, 1]
+        cm[str(lam)] = {"intra": d[:, 0], "inter": d[:, 1], "intra_over_inter": ratio,
+                        "test_accuracy": accs[i]}
+        crows.append([lam, d[:, 0].mean(), d[:, 1].mean(),
+                      f"{ratio.mean():.3f} +- {ratio.std():.3f}",
+                      f"{accs[i].mean():.3f} +- {accs[i].std():.3f}"])
+    ex.table("Center loss: test-set 2-D features (mean over seeds)",
+             ["lambda", "intra-class dist", "inter-class dist", "intra / inter", "test acc"], crows,
+             note="intra: mean distance of a feature to its class mean; inter: mean distance "
+                  "between class means. The ratio is scale-free (center loss can also just shrink "
+                  "all features).")
+    ex.metrics["center_loss"] = cm
+    r = [cm[str(lam)]["intra_over_inter"].mean() for lam in LAMS]
+    a = [cm[str(lam)]["test_accuracy"].mean() for lam in LAMS]
+    best = int(np.argmin(r[1:])) + 1
+    ex.verdict("Softmax + lambda * center loss makes classes compact (lower intra/inter ratio) at "
+               "no accuracy cost", r[best] < 0.7 * r[0] and a[best] >= a[0] - 0.02,
+               f"intra/inter {r[0]:.3f} (softmax only) -> {r[best]:.3f} (lambda {LAMS[best]}); "
+               "test acc "
+               f"{a[0]:.3f} -> {a[best]:.3f}")
+
+    fig, axes = plot.figure(len(LAMS), width=4.3, height=4.0)
+    for i, lam in enumerate(LAMS):
+        ax = axes[0, i]
+        sc = ax.scatter(feats[i, 0, :, 0], feats[i, 0, :, 1], c=yt, cmap="tab10", s=6,
+                        vmin=-0.5, vmax=9.5)
+        plot.label(ax, f"lambda = {lam}\nintra/inter {r[i]:.2f}, test acc {a[i]:.2f}", "feature 1",
+                   "feature 2" if i == 0 else "")
+    fig.colorbar(sc, ax=axes[0, :].tolist(), ticks=range(10), label="digit class")
+    ex.figure(fig, "center_loss_features.png", "2-D test features of digits per lambda (seed 0)")
 
 
-lam_grid = jnp.repeat(jnp.array(LAMS, jnp.float32), C_SEEDS)
-seed_keys = jnp.tile(jax.random.split(jax.random.key(4), C_SEEDS), (len(LAMS),))
-feats, accs = jax.jit(jax.vmap(train_center))(seed_keys, lam_grid)
-feats = np.asarray(feats).reshape(len(LAMS), C_SEEDS, -1, 2)
-accs = np.asarray(accs).reshape(len(LAMS), C_SEEDS)
-yt = np.asarray(yd_t)
-
-
-def distances(f):
-    mu = np.stack([f[yt == c].mean(0) for c in range(10)])
-    intra = float(np.mean(np.linalg.norm(f - mu[yt], axis=1)))
-    pairs = [(i, j) for i in range(10) for j in range(i + 1, 10)]
-    inter = float(np.mean([np.linalg.norm(mu[i] - mu[j]) for i, j in pairs]))
-    return intra, inter
-
-
-crows, cm = [], {}
-for i, lam in enumerate(LAMS):
-    d = np.array([distances(feats[i, s]) for s in range(C_SEEDS)])
-    ratio = d[:, 0] / d[:, 1]
-    cm[str(lam)] = {"intra": d[:, 0], "inter": d[:, 1], "intra_over_inter": ratio,
-                    "test_accuracy": accs[i]}
-    crows.append([lam, d[:, 0].mean(), d[:, 1].mean(), f"{ratio.mean():.3f} +- {ratio.std():.3f}",
-                  f"{accs[i].mean():.3f} +- {accs[i].std():.3f}"])
-ex.table("Center loss: test-set 2-D features (mean over seeds)",
-         ["lambda", "intra-class dist", "inter-class dist", "intra / inter", "test acc"], crows,
-         note="intra: mean distance of a feature to its class mean; inter: mean distance "
-              "between class means. The ratio is scale-free (center loss can also just shrink all "
-              "features).")
-ex.metrics["center_loss"] = cm
-r = [cm[str(lam)]["intra_over_inter"].mean() for lam in LAMS]
-a = [cm[str(lam)]["test_accuracy"].mean() for lam in LAMS]
-best = int(np.argmin(r[1:])) + 1
-ex.verdict("Softmax + lambda * center loss makes classes compact (lower intra/inter ratio) at no "
-           "accuracy cost", r[best] < 0.7 * r[0] and a[best] >= a[0] - 0.02,
-           f"intra/inter {r[0]:.3f} (softmax only) -> {r[best]:.3f} (lambda {LAMS[best]}); "
-           "test acc "
-           f"{a[0]:.3f} -> {a[best]:.3f}")
-
-fig, axes = plot.figure(len(LAMS), width=4.3, height=4.0)
-for i, lam in enumerate(LAMS):
-    ax = axes[0, i]
-    sc = ax.scatter(feats[i, 0, :, 0], feats[i, 0, :, 1], c=yt, cmap="tab10", s=6,
-                    vmin=-0.5, vmax=9.5)
-    plot.label(ax, f"lambda = {lam}\nintra/inter {r[i]:.2f}, test acc {a[i]:.2f}", "feature 1",
-               "feature 2" if i == 0 else "")
-fig.colorbar(sc, ax=axes[0, :].tolist(), ticks=range(10), label="digit class")
-ex.figure(fig, "center_loss_features.png", "2-D test features of digits per lambda (seed 0)")
-ex.finish()
+if __name__ == "__main__":
+    run(main)

@@ -4,7 +4,7 @@ ravine and on Rosenbrock, loss curves on mnist1d, AdaGrad's vanishing step, Adam
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import QUICK, Experiment
+from _harness import Experiment, run, sem
 
 from jaxdl import optim, plot
 from jaxdl.data import mnist1d, split
@@ -13,20 +13,12 @@ from jaxdl.nn import Dense, Relu, serial
 from jaxdl.sweep import vmap_fit
 from jaxdl.train import evaluate, fit
 
-ex = Experiment("optimizers",
-                "GD, SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam and Rprop compared",
-                "002 优化器 (optimizers); 调整优化器和学习速率 (Adam, then SGD)")
+
 MAKE = {"GD": optim.gd, "SGD": optim.sgd, "momentum": optim.momentum, "Nesterov": optim.nesterov,
         "AdaGrad": optim.adagrad, "RMSProp": optim.rmsprop, "Adam": optim.adam,
         "Rprop": optim.rprop}
-ADAPTIVE = ("AdaGrad", "RMSProp", "Adam", "Rprop")
-FULL = ("GD", "Rprop")  # full batch; every other optimizer is mini-batch
-PLAIN = ("GD", "SGD", "momentum", "Nesterov")  # the first panel of paths; ADAPTIVE the second
-if QUICK:  # compiles dominate quick mode: only the optimizers the verdicts name
-    MAKE = {n: MAKE[n] for n in ("GD", "SGD", "momentum", "AdaGrad", "RMSProp", "Adam")}
-    ADAPTIVE, FULL, PLAIN = ("AdaGrad", "RMSProp", "Adam"), ("GD",), ("GD", "SGD", "momentum")
 
-# --- 1. 2-D test functions, each optimizer run by lax.scan, vmapped over a learning-rate grid
+
 def ravine(x, y):
     return 0.05 * x**2 + 2.5 * y**2  # curvatures 0.1 and 5: condition number 50
 
@@ -35,20 +27,7 @@ def rosenbrock(x, y):
     return (1 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
 
-FUNCS = {"ravine": (ravine, (-9.0, 1.5), 300 if QUICK else 500, (-10, 2, -2.2, 2.2)),
-         "rosenbrock": (rosenbrock, (-1.2, 1.0), 600 if QUICK else 3000, (-1.6, 1.4, -0.6, 1.8))}
-if QUICK:  # one compile per optimizer and function: the ravine alone
-    del FUNCS["rosenbrock"]
-LRS_2D = np.logspace(-4, 0, 9 if QUICK else 17)
-NOISE, TOL = 1.0, 1e-3  # SGD on a 2-D function: the true gradient + N(0, NOISE^2) per coordinate
-ex.setting(ravine="0.05 x^2 + 2.5 y^2 from (-9, 1.5)",
-           rosenbrock="(1-x)^2 + 100 (y-x^2)^2 from (-1.2, 1)",
-           lr_grid_2d=f"{len(LRS_2D)} log-spaced in [1e-4, 1], best = fewest steps until f stays "
-                      f"< {TOL}",
-           sgd_noise_2d=NOISE, momentum_beta=0.9)
-
-
-def run_2d(make, f, w0, steps, noise):
+def run_2d(make, f, w0, steps, noise, lrs):
     """Paths (lrs, steps + 1, 2), losses and per-coordinate |update| / |gradient| for each lr."""
     grad = jax.grad(lambda w: f(w[0], w[1]))
 
@@ -68,7 +47,7 @@ def run_2d(make, f, w0, steps, noise):
         path = jnp.concatenate([w[None], path])
         return path, f(path[:, 0], path[:, 1]), ratio
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(LRS_2D, jnp.float32))
+    return jax.jit(jax.vmap(one))(jnp.asarray(lrs, jnp.float32))
 
 
 def steps_to(losses, tol):
@@ -78,138 +57,6 @@ def steps_to(losses, tol):
     return last if last < len(losses) else None
 
 
-best2d, rows2d = {}, []
-for fname, (f, w0, steps, _) in FUNCS.items():
-    for name, make in MAKE.items():
-        out = run_2d(make, f, w0, steps, NOISE * (name == "SGD"))
-        paths, losses, ratio = (np.asarray(a) for a in out)
-        losses = np.where(np.isfinite(losses), losses, np.inf)
-        hits = [steps_to(l, TOL) for l in losses]
-        score = [(h if h is not None else steps + 1, l[-1]) for h, l in zip(hits, losses)]
-        i = min(range(len(score)), key=lambda j: score[j])
-        tail = float(np.mean(losses[i, -50:]))
-        dy = np.diff(paths[i, :, 1])
-        zigzag = float(np.sum(np.abs(dy)) / abs(w0[1]))  # y-path length over the y-distance needed
-        best2d[(fname, name)] = dict(lr=float(LRS_2D[i]), steps_to_tol=hits[i],
-                                     final=float(losses[i, -1]),
-                                     tail_mean=tail, y_path_ratio=zigzag,
-                                     y_reversals=int(np.sum(np.sign(dy[1:] * dy[:-1]) < 0)),
-                                     first_step_ratio=float(
-                                         abs(paths[i, 1, 0] - w0[0])
-                                         / max(abs(paths[i, 1, 1] - w0[1]), 1e-30)),
-                                     path=paths[i], losses=losses[i], eff=ratio[i])
-        b = best2d[(fname, name)]
-        rows2d.append([fname, name, b["lr"], b["steps_to_tol"] or f"> {steps}", b["final"], tail,
-                       zigzag if fname == "ravine" else "",
-                       b["y_reversals"] if fname == "ravine" else ""])
-ex.table("2-D test functions, each optimizer at its best learning rate of the grid",
-         ["function", "optimizer", "lr", f"steps until f stays < {TOL}", "final f",
-          "mean f, last 50 steps",
-          "ravine: sum|dy| / |y0|", "ravine: y reversals"], rows2d,
-         note="sum|dy| / |y0| = 1 means no overshoot across the ravine; SGD gets gradient noise.")
-ex.metrics["two_d"] = {f"{k[0]}/{k[1]}": {n: v for n, v in d.items()
-                                          if n not in ("path", "losses", "eff")}
-                       for k, d in best2d.items()}
-
-R = {n: best2d[("ravine", n)] for n in MAKE}
-ex.verdict("Momentum damps the oscillation across a ravine (002: SGDM '避免震荡')",
-           R["momentum"]["y_path_ratio"] < R["GD"]["y_path_ratio"],
-           f"sum|dy|/|y0|: momentum {R['momentum']['y_path_ratio']:.1f} vs GD "
-           f"{R['GD']['y_path_ratio']:.1f} (reversals {R['momentum']['y_reversals']} vs "
-           f"{R['GD']['y_reversals']}), each at its best lr")
-sb = {fn: {n: best2d[(fn, n)]["steps_to_tol"] or FUNCS[fn][2] + 1 for n in MAKE} for fn in FUNCS}
-ex.verdict("Momentum speeds up descent (002: SGDM '加快训练速度')",
-           all(sb[fn]["momentum"] < sb[fn]["GD"] for fn in FUNCS),
-           "; ".join(f"{fn}: {sb[fn]['momentum']} vs GD {sb[fn]['GD']} steps" for fn in FUNCS))
-ok_adapt = [n for n in ADAPTIVE if sb["ravine"][n] < sb["ravine"]["GD"]]
-ex.verdict("Adaptive methods handle badly scaled dimensions (per-coordinate step sizes)",
-           len(ok_adapt) == len(ADAPTIVE),
-           f"first step |dx|/|dy|: GD {R['GD']['first_step_ratio']:.3f}, "
-           + ", ".join(f"{n} {R[n]['first_step_ratio']:.2f}" for n in ADAPTIVE)
-           + f"; steps to tol on the ravine: GD {sb['ravine']['GD']}, "
-           + ", ".join(f"{n} {sb['ravine'][n]}" for n in ADAPTIVE),
-           condition=None if len(ok_adapt) in (0, len(ADAPTIVE)) else
-           f"the optimizer is {'/'.join(ok_adapt)} (the others need more steps than GD)")
-ex.verdict("SGD oscillates: it keeps bouncing around the minimum without lr decay "
-           "(002: SGD '存在震荡')",
-           R["SGD"]["tail_mean"] > 10 * R["GD"]["tail_mean"],
-           f"ravine, mean f over the last 50 steps: SGD {R['SGD']['tail_mean']:.2e} vs GD "
-           f"{R['GD']['tail_mean']:.2e}")
-
-fig, axes = plot.figure(2, 2, width=5.2, height=4.0)
-for r, (fname, (f, w0, steps, bounds)) in enumerate(FUNCS.items()):
-    for c, group in enumerate((PLAIN, ADAPTIVE)):
-        plot.contour_path(axes[r, c], lambda x, y: f(x, y),
-                          {n: best2d[(fname, n)]["path"] for n in group},
-                          bounds, title=f"{fname}: " + ", ".join(group))
-ex.figure(fig, "trajectories.png",
-          "Paths on the contours, each optimizer at its best lr of the grid")
-fig, axes = plot.figure(2, width=5.0)
-for c, fname in enumerate(FUNCS):
-    for n in MAKE:
-        axes[0, c].semilogy(best2d[(fname, n)]["losses"] + 1e-12, label=n, lw=1)
-    plot.label(axes[0, c], f"{fname}: f along the path", "step", "f (log)", legend=True)
-ex.figure(fig, "loss_2d.png", "Objective per step on the 2-D functions")
-
-# --- 2. mnist1d MLP: every optimizer, its lr picked from a grid of 3, 3 seeds each --------------
-(xall, yall), test = mnist1d()
-if QUICK:
-    xall, yall, test = xall[:800], yall[:800], (test[0][:300], test[1][:300])
-train, val, _ = split(xall, yall, val=0.125, test=0.0, key=jax.random.key(7))
-model = serial(Dense(100), Relu(), Dense(100), Relu(), Dense(10))
-BATCH, EPOCHS, SEEDS = 100, 2 if QUICK else 20, 1 if QUICK else 3
-FULL_EPOCHS = 3 if QUICK else 100
-LRS = {"GD": [0.3, 1.0, 3.0], "SGD": [0.03, 0.1, 0.3], "momentum": [0.01, 0.03, 0.1],
-       "Nesterov": [0.01, 0.03, 0.1], "AdaGrad": [0.01, 0.03, 0.1], "RMSProp": [3e-4, 1e-3, 3e-3],
-       "Adam": [1e-3, 3e-3, 1e-2], "Rprop": [1e-4, 1e-3, 1e-2]}
-ntr = int(train[0].shape[0])
-ex.setting(mlp="40-100-100-10 ReLU", data=f"mnist1d, {ntr} train / {val[0].shape[0]} val / "
-           f"{test[0].shape[0]} test", minibatch=f"batch {BATCH}, {EPOCHS} epochs",
-           full_batch=f"GD and Rprop: batch {ntr}, {FULL_EPOCHS} epochs "
-                      f"({FULL_EPOCHS // EPOCHS}x the passes)",
-           lr_grids=LRS, seeds=SEEDS, lr_choice="lowest mean final training loss")
-keys = jax.random.split(jax.random.key(0), SEEDS)
-curves, mn, rows = {}, {}, []
-for name, make in MAKE.items():
-    full = name in FULL
-    lr = np.repeat(np.asarray(LRS[name], np.float32), SEEDS)
-    ts, hist = vmap_fit(model, softmax_cross_entropy, lambda lr, m=make: m(lr), train,
-                        hparams={"lr": lr}, keys=keys[np.tile(np.arange(SEEDS), 3)],
-                        epochs=FULL_EPOCHS if full else EPOCHS,
-                        batch_size=ntr if full else BATCH)
-    loss = np.asarray(hist.train_loss).reshape(3, SEEDS, -1)
-    final = np.where(np.isfinite(loss[:, :, -1]), loss[:, :, -1], np.inf).mean(1)
-    j = int(np.argmin(final))
-    members = [jax.tree.map(lambda a, i=j * SEEDS + s: a[i], ts) for s in range(SEEDS)]
-    acc = np.array([evaluate(model, m, test)["accuracy"] for m in members])
-    curves[name] = loss[j].mean(0)
-    mn[name] = dict(lr=LRS[name][j], final_train_loss=float(final[j]),
-                    loss_epoch2=float(loss[j, :, 1].mean()),
-                    test_acc_mean=float(acc.mean()), test_acc_std=float(acc.std()),
-                    seconds=float(np.sum(hist.seconds[0])), params=members)
-    rows.append([name, "full" if full else BATCH, LRS[name][j], mn[name]["loss_epoch2"],
-                 mn[name]["final_train_loss"], f"{acc.mean():.3f} +- {acc.std():.3f}",
-                 mn[name]["seconds"]])
-ex.table("mnist1d MLP, each optimizer at its best lr",
-         ["optimizer", "batch", "lr", "train loss after 2 epochs",
-         "final train loss", "test accuracy", "seconds (all lrs x seeds)"], rows,
-         note=f"Mini-batch: {EPOCHS} epochs; GD and Rprop full batch: {FULL_EPOCHS} epochs.")
-ex.metrics["mnist1d"] = {n: {k: v for k, v in d.items() if k != "params"} for n, d in mn.items()}
-mini = [n for n in MAKE if n not in FULL]
-ex.verdict("GD is very slow: one update per pass over the whole data (002: GD)",
-           mn["GD"]["final_train_loss"] > mn["SGD"]["final_train_loss"],
-           f"train loss: GD {mn['GD']['final_train_loss']:.3f} after {FULL_EPOCHS} passes vs SGD "
-           f"{mn['SGD']['final_train_loss']:.3f} after {EPOCHS}")
-ex.verdict("SGD descends slowly compared with momentum and Adam (002: SGD '下降速度慢')",
-           mn["SGD"]["final_train_loss"]
-           > max(mn["momentum"]["final_train_loss"], mn["Adam"]["final_train_loss"]),
-           ", ".join(f"{n} {mn[n]['final_train_loss']:.3f}" for n in ("SGD", "momentum", "Adam")))
-early = min(mini, key=lambda n: mn[n]["loss_epoch2"])
-ex.verdict("Adam converges fastest early (002: Adam '收敛速度快')", early == "Adam",
-           "train loss after 2 epochs: "
-           + ", ".join(f"{n} {mn[n]['loss_epoch2']:.3f}" for n in mini))
-
-# --- 3. AdaGrad's vanishing step vs RMSProp: effective step after each epoch --------------------
 def accumulator(opt_state, kind):
     """The mean over all weights of AdaGrad's sum of g^2 (or RMSProp's moving average nu)."""
     node = jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, kind))[0]
@@ -217,91 +64,265 @@ def accumulator(opt_state, kind):
     return float(np.mean(np.concatenate([np.ravel(a) for a in jax.tree.leaves(acc)])))
 
 
-eff, accs = {}, {}
-for name, kind in (("AdaGrad", optim.ScaleByRssState), ("RMSProp", optim.ScaleByRmsState)):
-    lr, trace = mn[name]["lr"], []
-    fit(model, softmax_cross_entropy, MAKE[name](lr), train, epochs=EPOCHS, batch_size=BATCH,
-        key=keys[0], progress=False,
-        callbacks=[lambda e, ts, logs, t=trace, k=kind: t.append(accumulator(ts.opt_state, k))])
-    accs[name] = np.array(trace)
-    eff[name] = lr / np.sqrt(accs[name])  # the step per unit gradient of a typical weight
-    ex.metrics[f"effective_step_{name}"] = eff[name].tolist()
-a, r, s_ada = eff["AdaGrad"], eff["RMSProp"], accs["AdaGrad"]
-w = max(1, len(s_ada) // 4)
-growth_early = (s_ada[w] - s_ada[0]) / w if len(s_ada) > w else 0.0
-growth_late = (s_ada[-1] - s_ada[-1 - w]) / w if len(s_ada) > w else 0.0
-halve = (4 * s_ada[0] - s_ada[-1]) / growth_late + len(s_ada) if growth_late > 0 else float("inf")
-ex.metrics["adagrad_accumulator"] = {"per_epoch": s_ada.tolist(), "growth_early": growth_early,
-                                     "growth_late": growth_late, "epochs_to_halve_step": halve}
-ex.verdict("AdaGrad's step decreases monotonically to 0 (002: '学习速率会单调递减至0')",
-           bool(np.all(np.diff(a) <= 0)) and growth_late >= 0.5 * growth_early > 0,
-           f"lr/sqrt(mean s) never rises ({a[0]:.3f} after epoch 1 -> {a[-1]:.3f} after {len(a)}, "
-           f"x{a[-1] / a[0]:.2f}); s keeps growing ({growth_early:.2e}/epoch early, "
-           f"{growth_late:.2e} late), so the step -> 0 like 1/sqrt(t), halving by epoch "
-           f"~{halve:.0f} (initial accumulator 0.1 dominates early)")
-rises = int(np.sum(np.diff(r) > 0))
-ex.verdict("RMSProp forgets old gradients, so its step is not bound to shrink (002: RMSProp)",
-           rises > 0 and not np.any(np.diff(a) > 0),
-           f"epochs in which the step rose: RMSProp {rises} of {len(r) - 1}, AdaGrad "
-           f"{int(np.sum(np.diff(a) > 0))}")
-
-# --- 4. Adam first, then SGD (002 调整优化器和学习速率) ------------------------------
-half = max(EPOCHS // 2, 1)
-ts_a, _ = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(mn["Adam"]["lr"]), train,
-                   keys=keys,
-                   epochs=half, batch_size=BATCH)
-switch_acc, switch_curves = [], []
-for s in range(SEEDS):
-    m = jax.tree.map(lambda x, s=s: x[s], ts_a)
-    ts_s, h = fit(model, softmax_cross_entropy, optim.sgd(mn["SGD"]["lr"]), train,
-                  epochs=EPOCHS - half,
-                  batch_size=BATCH, key=keys[s], init=(m.params, m.state), progress=False)
-    switch_acc.append(evaluate(model, ts_s, test)["accuracy"])
-    switch_curves.append(h.train_loss)
-sw = np.array(switch_acc)
-acc = {n: (mn[n]["test_acc_mean"], mn[n]["test_acc_std"]) for n in ("Adam", "SGD")}
-acc["Adam then SGD"] = (float(sw.mean()), float(sw.std()))
-ex.table("Adam first, then SGD", ["schedule", "test accuracy (mean +- std)"],
-         [[f"Adam {EPOCHS} epochs", f"{acc['Adam'][0]:.3f} +- {acc['Adam'][1]:.3f}"],
-          [f"SGD {EPOCHS} epochs", f"{acc['SGD'][0]:.3f} +- {acc['SGD'][1]:.3f}"],
-          [f"Adam {half} + SGD {EPOCHS - half} epochs", f"{sw.mean():.3f} +- {sw.std():.3f}"]],
-         note=f"Same seeds; Adam lr {mn['Adam']['lr']}, SGD lr {mn['SGD']['lr']} (their best "
-              "on the grid).")
-ex.metrics["adam_then_sgd"] = {k: {"mean": v[0], "std": v[1]} for k, v in acc.items()}
+def main(quick: bool) -> Experiment:
+    ex = Experiment("optimizers",
+                    "GD, SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam and Rprop compared",
+                    "002 优化器 (optimizers); 调整优化器和学习速率 (Adam, then SGD)", quick=quick)
+    # quick: only the optimizers the verdicts name (compiles dominate)
+    names = ex.pick(list(MAKE), ["GD", "SGD", "momentum", "AdaGrad", "RMSProp", "Adam"])
+    opts = {n: MAKE[n] for n in names}
+    adaptive = [n for n in ("AdaGrad", "RMSProp", "Adam", "Rprop") if n in opts]
+    full_batch = [n for n in ("GD", "Rprop") if n in opts]  # the others are mini-batch
+    plain = [n for n in ("GD", "SGD", "momentum", "Nesterov") if n in opts]  # 1st panel of paths
+    paths_2d(ex, opts, adaptive, plain)
+    on_mnist1d(ex, opts, full_batch)
+    return ex.finish()
 
 
-def beats(a, b):
-    """Mean a exceeds mean b by more than 2 standard errors of the difference (SEEDS runs each)."""
-    return a[0] - b[0] > 2 * np.sqrt((a[1] ** 2 + b[1] ** 2) / SEEDS)
+def paths_2d(ex: Experiment, opts: dict, adaptive: list, plain: list) -> None:
+    """Paths on a ravine and on Rosenbrock, each optimizer at its best learning rate of a grid."""
+    # each optimizer run by lax.scan, vmapped over a learning-rate grid
+    FUNCS = {"ravine": (ravine, (-9.0, 1.5), ex.pick(500, 300), (-10, 2, -2.2, 2.2)),
+             "rosenbrock": (rosenbrock, (-1.2, 1.0), ex.pick(3000, 600), (-1.6, 1.4, -0.6, 1.8))}
+    FUNCS = ex.pick(FUNCS, {"ravine": FUNCS["ravine"]})  # quick: one compile per optimizer
+    LRS_2D = np.logspace(-4, 0, ex.pick(17, 9))
+    NOISE, TOL = 1.0, 1e-3  # SGD on a 2-D function: the true gradient + N(0, NOISE^2) per coord.
+    ex.setting(ravine="0.05 x^2 + 2.5 y^2 from (-9, 1.5)",
+               rosenbrock="(1-x)^2 + 100 (y-x^2)^2 from (-1.2, 1)",
+               lr_grid_2d=f"{len(LRS_2D)} log-spaced in [1e-4, 1], best = fewest steps until f "
+                          f"stays < {TOL}",
+               sgd_noise_2d=NOISE, momentum_beta=0.9)
+
+    best2d, rows2d = {}, []
+    for fname, (f, w0, steps, _) in FUNCS.items():
+        for name, make in opts.items():
+            out = run_2d(make, f, w0, steps, NOISE * (name == "SGD"), LRS_2D)
+            paths, losses, ratio = (np.asarray(a) for a in out)
+            losses = np.where(np.isfinite(losses), losses, np.inf)
+            hits = [steps_to(f_lr, TOL) for f_lr in losses]  # per learning rate
+            score = [(h if h is not None else steps + 1, f_lr[-1])
+                     for h, f_lr in zip(hits, losses)]
+            i = min(range(len(score)), key=lambda j: score[j])
+            tail = float(np.mean(losses[i, -50:]))
+            dy = np.diff(paths[i, :, 1])
+            zigzag = float(np.sum(np.abs(dy)) / abs(w0[1]))  # y-path length / y-distance needed
+            best2d[(fname, name)] = dict(lr=float(LRS_2D[i]), steps_to_tol=hits[i],
+                                         final=float(losses[i, -1]),
+                                         tail_mean=tail, y_path_ratio=zigzag,
+                                         y_reversals=int(np.sum(np.sign(dy[1:] * dy[:-1]) < 0)),
+                                         first_step_ratio=float(
+                                             abs(paths[i, 1, 0] - w0[0])
+                                             / max(abs(paths[i, 1, 1] - w0[1]), 1e-30)),
+                                         path=paths[i], losses=losses[i], eff=ratio[i])
+            b = best2d[(fname, name)]
+            rows2d.append([fname, name, b["lr"], b["steps_to_tol"] or f"> {steps}", b["final"],
+                           tail,
+                           zigzag if fname == "ravine" else "",
+                           b["y_reversals"] if fname == "ravine" else ""])
+    ex.table("2-D test functions, each optimizer at its best learning rate of the grid",
+             ["function", "optimizer", "lr", f"steps until f stays < {TOL}", "final f",
+              "mean f, last 50 steps",
+              "ravine: sum|dy| / |y0|", "ravine: y reversals"], rows2d,
+             note="sum|dy| / |y0| = 1 means no overshoot across the ravine; SGD gets gradient "
+                  "noise.")
+    ex.metrics["two_d"] = {f"{k[0]}/{k[1]}": {n: v for n, v in d.items()
+                                              if n not in ("path", "losses", "eff")}
+                           for k, d in best2d.items()}
+
+    R = {n: best2d[("ravine", n)] for n in opts}
+    ex.verdict("Momentum damps the oscillation across a ravine (002: SGDM '避免震荡')",
+               R["momentum"]["y_path_ratio"] < R["GD"]["y_path_ratio"],
+               f"sum|dy|/|y0|: momentum {R['momentum']['y_path_ratio']:.1f} vs GD "
+               f"{R['GD']['y_path_ratio']:.1f} (reversals {R['momentum']['y_reversals']} vs "
+               f"{R['GD']['y_reversals']}), each at its best lr")
+    sb = {fn: {n: best2d[(fn, n)]["steps_to_tol"] or FUNCS[fn][2] + 1 for n in opts}
+          for fn in FUNCS}
+    ex.verdict("Momentum speeds up descent (002: SGDM '加快训练速度')",
+               all(sb[fn]["momentum"] < sb[fn]["GD"] for fn in FUNCS),
+               "; ".join(f"{fn}: {sb[fn]['momentum']} vs GD {sb[fn]['GD']} steps" for fn in FUNCS))
+    ex.verdict_cases("Adaptive methods handle badly scaled dimensions (per-coordinate step sizes)",
+                     {n: sb["ravine"][n] < sb["ravine"]["GD"] for n in adaptive},
+                     f"first step |dx|/|dy|: GD {R['GD']['first_step_ratio']:.3f}, "
+                     + ", ".join(f"{n} {R[n]['first_step_ratio']:.2f}" for n in adaptive)
+                     + f"; steps to tol on the ravine: GD {sb['ravine']['GD']}, "
+                     + ", ".join(f"{n} {sb['ravine'][n]}" for n in adaptive),
+                     subject="the optimizer")
+    ex.verdict("SGD oscillates: it keeps bouncing around the minimum without lr decay "
+               "(002: SGD '存在震荡')",
+               R["SGD"]["tail_mean"] > 10 * R["GD"]["tail_mean"],
+               f"ravine, mean f over the last 50 steps: SGD {R['SGD']['tail_mean']:.2e} vs GD "
+               f"{R['GD']['tail_mean']:.2e}")
+
+    fig, axes = plot.figure(2, 2, width=5.2, height=4.0)
+    for r, (fname, (f, w0, steps, bounds)) in enumerate(FUNCS.items()):
+        for c, group in enumerate((plain, adaptive)):
+            plot.contour_path(axes[r, c], lambda x, y: f(x, y),
+                              {n: best2d[(fname, n)]["path"] for n in group},
+                              bounds, title=f"{fname}: " + ", ".join(group))
+    ex.figure(fig, "trajectories.png",
+              "Paths on the contours, each optimizer at its best lr of the grid")
+    fig, axes = plot.figure(2, width=5.0)
+    for c, fname in enumerate(FUNCS):
+        for n in opts:
+            axes[0, c].semilogy(best2d[(fname, n)]["losses"] + 1e-12, label=n, lw=1)
+        plot.label(axes[0, c], f"{fname}: f along the path", "step", "f (log)", legend=True)
+    ex.figure(fig, "loss_2d.png", "Objective per step on the 2-D functions")
 
 
-ex.verdict("SGD usually ends with a better result than Adam (002: '优化器选择')",
-           beats(acc["SGD"], acc["Adam"]),
-           f"test accuracy SGD {acc['SGD'][0]:.3f} +- {acc['SGD'][1]:.3f} vs Adam "
-           f"{acc['Adam'][0]:.3f} +- {acc['Adam'][1]:.3f} (must win by > 2 standard errors)")
-ex.verdict("Adam first, then SGD beats either alone (002: '先用Adam...再换成SGD')",
-           beats(acc["Adam then SGD"], acc["Adam"]) and beats(acc["Adam then SGD"], acc["SGD"]),
-           f"test accuracy {sw.mean():.3f} +- {sw.std():.3f} vs Adam {acc['Adam'][0]:.3f}, SGD "
-           f"{acc['SGD'][0]:.3f} (must win by > 2 standard errors over {SEEDS} seeds)")
+def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
+    """The mnist1d MLP: loss curves, AdaGrad's vanishing step, Adam then SGD."""
+    # every optimizer, its lr picked from a grid of 3, 3 seeds each
+    (xall, yall), test = mnist1d()
+    take, take_test = ex.pick((None, None), (800, 300))  # None: all
+    xall, yall, test = xall[:take], yall[:take], (test[0][:take_test], test[1][:take_test])
+    train, val, _ = split(xall, yall, val=0.125, test=0.0, key=jax.random.key(7))
+    hidden = ex.pick([100, 100], [32])  # quick: one small layer compiles faster
+    model = serial(*[layer for h in hidden for layer in (Dense(h), Relu())], Dense(10))
+    BATCH, EPOCHS, SEEDS = 100, ex.pick(20, 2), ex.pick(3, 1)
+    FULL_EPOCHS = ex.pick(100, 3)
+    LRS = {"GD": [0.3, 1.0, 3.0], "SGD": [0.03, 0.1, 0.3], "momentum": [0.01, 0.03, 0.1],
+           "Nesterov": [0.01, 0.03, 0.1], "AdaGrad": [0.01, 0.03, 0.1],
+           "RMSProp": [3e-4, 1e-3, 3e-3], "Adam": [1e-3, 3e-3, 1e-2], "Rprop": [1e-4, 1e-3, 1e-2]}
+    ntr = int(train[0].shape[0])
+    ex.setting(mlp="-".join(map(str, [40, *hidden, 10])) + " ReLU",
+               data=f"mnist1d, {ntr} train / {val[0].shape[0]} val / {test[0].shape[0]} test",
+               minibatch=f"batch {BATCH}, {EPOCHS} epochs",
+               full_batch=f"GD and Rprop: batch {ntr}, {FULL_EPOCHS} epochs "
+                          f"({FULL_EPOCHS // EPOCHS}x the passes)",
+               lr_grids=LRS, seeds=SEEDS, lr_choice="lowest mean final training loss")
+    keys = jax.random.split(jax.random.key(0), SEEDS)
+    curves, mn, rows, test_acc = {}, {}, [], {}
+    for name, make in opts.items():
+        full = name in full_batch
+        lr = np.repeat(np.asarray(LRS[name], np.float32), SEEDS)
+        ts, hist = vmap_fit(model, softmax_cross_entropy, lambda lr, m=make: m(lr), train,
+                            hparams={"lr": lr}, keys=keys[np.tile(np.arange(SEEDS), 3)],
+                            epochs=FULL_EPOCHS if full else EPOCHS,
+                            batch_size=ntr if full else BATCH)
+        loss = np.asarray(hist.train_loss).reshape(3, SEEDS, -1)
+        final = np.where(np.isfinite(loss[:, :, -1]), loss[:, :, -1], np.inf).mean(1)
+        j = int(np.argmin(final))
+        members = [jax.tree.map(lambda a, i=j * SEEDS + s: a[i], ts) for s in range(SEEDS)]
+        acc = np.array([evaluate(model, m, test)["accuracy"] for m in members])
+        curves[name], test_acc[name] = loss[j].mean(0), acc
+        mn[name] = dict(lr=LRS[name][j], final_train_loss=float(final[j]),
+                        loss_epoch2=float(loss[j, :, 1].mean()),
+                        test_acc_mean=float(acc.mean()), test_acc_std=float(acc.std()),
+                        seconds=float(np.sum(hist.seconds[0])), params=members)
+        rows.append([name, "full" if full else BATCH, LRS[name][j], mn[name]["loss_epoch2"],
+                     mn[name]["final_train_loss"], f"{acc.mean():.3f} +- {acc.std():.3f}",
+                     mn[name]["seconds"]])
+    ex.table("mnist1d MLP, each optimizer at its best lr",
+             ["optimizer", "batch", "lr", "train loss after 2 epochs",
+             "final train loss", "test accuracy", "seconds (all lrs x seeds)"], rows,
+             note=f"Mini-batch: {EPOCHS} epochs; GD and Rprop full batch: {FULL_EPOCHS} epochs.")
+    ex.metrics["mnist1d"] = {n: {k: v for k, v in d.items() if k != "params"}
+                             for n, d in mn.items()}
+    mini = [n for n in opts if n not in full_batch]
+    ex.verdict("GD is very slow: one update per pass over the whole data (002: GD)",
+               mn["GD"]["final_train_loss"] > mn["SGD"]["final_train_loss"],
+               f"train loss: GD {mn['GD']['final_train_loss']:.3f} after {FULL_EPOCHS} passes vs "
+               "SGD "
+               f"{mn['SGD']['final_train_loss']:.3f} after {EPOCHS}")
+    ex.verdict("SGD descends slowly compared with momentum and Adam (002: SGD '下降速度慢')",
+               mn["SGD"]["final_train_loss"]
+               > max(mn["momentum"]["final_train_loss"], mn["Adam"]["final_train_loss"]),
+               ", ".join(f"{n} {mn[n]['final_train_loss']:.3f}"
+                         for n in ("SGD", "momentum", "Adam")))
+    early = min(mini, key=lambda n: mn[n]["loss_epoch2"])
+    ex.verdict("Adam converges fastest early (002: Adam '收敛速度快')", early == "Adam",
+               "train loss after 2 epochs: "
+               + ", ".join(f"{n} {mn[n]['loss_epoch2']:.3f}" for n in mini))
 
-fig, axes = plot.figure(3, width=4.8)
-for n, c in curves.items():
-    axes[0, 0].semilogx(np.arange(1, len(c) + 1), c,
-                        label=f"{n} ({'full' if n in FULL else BATCH})")
-plot.label(axes[0, 0], "mnist1d MLP: training loss", "epoch (passes over the data, log)",
-           "train loss",
-           legend=True)
-for n, e in eff.items():
-    axes[0, 1].semilogy(np.arange(1, len(e) + 1), e / e[0], "-o", ms=3,
-                        label=f"{n} (lr {mn[n]['lr']})")
-plot.label(axes[0, 1], "effective step lr / sqrt(mean accumulator)", "epoch",
-           "relative to epoch 1 (log)",
-           legend=True)
-axes[0, 2].plot(np.arange(1, EPOCHS + 1), curves["Adam"], label="Adam")
-axes[0, 2].plot(np.arange(1, EPOCHS + 1), curves["SGD"], label="SGD")
-axes[0, 2].plot(np.arange(half + 1, EPOCHS + 1), np.mean(switch_curves, 0),
-                label="Adam -> SGD (after switch)")
-plot.label(axes[0, 2], "Adam first, then SGD", "epoch", "train loss (mean over seeds)", legend=True)
-ex.figure(fig, "mnist1d.png",
-          "Left: loss curves; middle: AdaGrad's vanishing step; right: Adam then SGD")
-ex.finish()
+    # AdaGrad's vanishing step vs RMSProp: effective step after each epoch
+    eff, accs = {}, {}
+    for name, kind in (("AdaGrad", optim.ScaleByRssState), ("RMSProp", optim.ScaleByRmsState)):
+        lr, trace = mn[name]["lr"], []
+        fit(model, softmax_cross_entropy, opts[name](lr), train, epochs=EPOCHS, batch_size=BATCH,
+            key=keys[0], progress=False,
+            callbacks=[lambda e, ts, logs, t=trace, k=kind: t.append(accumulator(ts.opt_state, k))])
+        accs[name] = np.array(trace)
+        eff[name] = lr / np.sqrt(accs[name])  # the step per unit gradient of a typical weight
+        ex.metrics[f"effective_step_{name}"] = eff[name].tolist()
+    a, r, s_ada = eff["AdaGrad"], eff["RMSProp"], accs["AdaGrad"]
+    w = max(1, len(s_ada) // 4)
+    growth_early = (s_ada[w] - s_ada[0]) / w if len(s_ada) > w else 0.0
+    growth_late = (s_ada[-1] - s_ada[-1 - w]) / w if len(s_ada) > w else 0.0
+    halve = ((4 * s_ada[0] - s_ada[-1]) / growth_late + len(s_ada) if growth_late > 0
+             else float("inf"))
+    ex.metrics["adagrad_accumulator"] = {"per_epoch": s_ada.tolist(), "growth_early": growth_early,
+                                         "growth_late": growth_late, "epochs_to_halve_step": halve}
+    ex.verdict("AdaGrad's step decreases monotonically to 0 (002: '学习速率会单调递减至0')",
+               bool(np.all(np.diff(a) <= 0)) and growth_late >= 0.5 * growth_early > 0,
+               f"lr/sqrt(mean s) never rises ({a[0]:.3f} after epoch 1 -> {a[-1]:.3f} after "
+               f"{len(a)}, x{a[-1] / a[0]:.2f}); s keeps growing ({growth_early:.2e}/epoch early, "
+               f"{growth_late:.2e} late), so the step -> 0 like 1/sqrt(t), halving by epoch "
+               f"~{halve:.0f} (initial accumulator 0.1 dominates early)")
+    rises = int(np.sum(np.diff(r) > 0))
+    ex.verdict("RMSProp forgets old gradients, so its step is not bound to shrink (002: RMSProp)",
+               rises > 0 and not np.any(np.diff(a) > 0),
+               f"epochs in which the step rose: RMSProp {rises} of {len(r) - 1}, AdaGrad "
+               f"{int(np.sum(np.diff(a) > 0))}")
+
+    # Adam first, then SGD (002 调整优化器和学习速率)
+    half = max(EPOCHS // 2, 1)
+    ts_a, _ = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(mn["Adam"]["lr"]), train,
+                       keys=keys,
+                       epochs=half, batch_size=BATCH)
+    switch_acc, switch_curves = [], []
+    for s in range(SEEDS):
+        m = jax.tree.map(lambda x, s=s: x[s], ts_a)
+        ts_s, h = fit(model, softmax_cross_entropy, optim.sgd(mn["SGD"]["lr"]), train,
+                      epochs=EPOCHS - half,
+                      batch_size=BATCH, key=keys[s], init=(m.params, m.state), progress=False)
+        switch_acc.append(evaluate(model, ts_s, test)["accuracy"])
+        switch_curves.append(h.train_loss)
+    sw = np.array(switch_acc)
+    runs = {"Adam": test_acc["Adam"], "SGD": test_acc["SGD"], "Adam then SGD": sw}
+    acc = {n: (float(a.mean()), float(a.std())) for n, a in runs.items()}
+    ex.table("Adam first, then SGD", ["schedule", "test accuracy (mean +- std)"],
+             [[f"Adam {EPOCHS} epochs", f"{acc['Adam'][0]:.3f} +- {acc['Adam'][1]:.3f}"],
+              [f"SGD {EPOCHS} epochs", f"{acc['SGD'][0]:.3f} +- {acc['SGD'][1]:.3f}"],
+              [f"Adam {half} + SGD {EPOCHS - half} epochs", f"{sw.mean():.3f} +- {sw.std():.3f}"]],
+             note=f"Same seeds; Adam lr {mn['Adam']['lr']}, SGD lr {mn['SGD']['lr']} (their best "
+                  "on the grid).")
+    ex.metrics["adam_then_sgd"] = {k: {"mean": v[0], "std": v[1]} for k, v in acc.items()}
+
+    def beats(a, b):
+        """Run a's mean exceeds run b's by more than 2 standard errors of the difference."""
+        return runs[a].mean() - runs[b].mean() > 2 * np.hypot(sem(runs[a]), sem(runs[b]))
+
+    ex.verdict("SGD usually ends with a better result than Adam (002: '优化器选择')",
+               beats("SGD", "Adam"),
+               f"test accuracy SGD {acc['SGD'][0]:.3f} +- {acc['SGD'][1]:.3f} vs Adam "
+               f"{acc['Adam'][0]:.3f} +- {acc['Adam'][1]:.3f} (must win by > 2 standard errors)")
+    ex.verdict("Adam first, then SGD beats either alone (002: '先用Adam...再换成SGD')",
+               beats("Adam then SGD", "Adam") and beats("Adam then SGD", "SGD"),
+               f"test accuracy {sw.mean():.3f} +- {sw.std():.3f} vs Adam {acc['Adam'][0]:.3f}, SGD "
+               f"{acc['SGD'][0]:.3f} (must win by > 2 standard errors over {SEEDS} seeds)")
+
+    fig, axes = plot.figure(3, width=4.8)
+    for n, c in curves.items():
+        axes[0, 0].semilogx(np.arange(1, len(c) + 1), c,
+                            label=f"{n} ({'full' if n in full_batch else BATCH})")
+    plot.label(axes[0, 0], "mnist1d MLP: training loss", "epoch (passes over the data, log)",
+               "train loss",
+               legend=True)
+    for n, e in eff.items():
+        axes[0, 1].semilogy(np.arange(1, len(e) + 1), e / e[0], "-o", ms=3,
+                            label=f"{n} (lr {mn[n]['lr']})")
+    plot.label(axes[0, 1], "effective step lr / sqrt(mean accumulator)", "epoch",
+               "relative to epoch 1 (log)",
+               legend=True)
+    axes[0, 2].plot(np.arange(1, EPOCHS + 1), curves["Adam"], label="Adam")
+    axes[0, 2].plot(np.arange(1, EPOCHS + 1), curves["SGD"], label="SGD")
+    axes[0, 2].plot(np.arange(half + 1, EPOCHS + 1), np.mean(switch_curves, 0),
+                    label="Adam -> SGD (after switch)")
+    plot.label(axes[0, 2], "Adam first, then SGD", "epoch", "train loss (mean over seeds)",
+               legend=True)
+    ex.figure(fig, "mnist1d.png",
+              "Left: loss curves; middle: AdaGrad's vanishing step; right: Adam then SGD")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -4,18 +4,20 @@ course."""
 import re
 import sys
 
-from _harness import RESULTS
+from _harness import results_dir
 
 ORDER = ["perceptron", "backprop", "conv", "activations", "init", "vanishing", "losses", "depth",
          "batch_size", "normalization", "regularization", "optimizers", "schedules", "hyperparams",
-         "finetune", "mnist1d"]
+         "finetune", "mnist1d_paper"]
 
 
 def main() -> int:
-    found = sorted(p.parent.name for p in RESULTS.glob("*/table.md") if p.parent.name != "bench")
+    """Write REPORT.md in $JAXDL_RESULTS (else ./results); return 1 when there is nothing."""
+    results = results_dir()
+    found = sorted(p.parent.name for p in results.glob("*/table.md") if p.parent.name != "bench")
     names = [n for n in ORDER if n in found] + [n for n in found if n not in ORDER]
     if not names:
-        print(f"no results under {RESULTS}/: run `make experiments` first", file=sys.stderr)
+        print(f"no results under {results}/: run `make experiments` first", file=sys.stderr)
         return 1
     lines = ["# jaxdl: the fundamentals, measured", "",
              "Each section states the claims an experiment tests, the verdict computed from its "
@@ -24,7 +26,7 @@ def main() -> int:
              "|---|---|---|---|---|"]
     sections = []
     for name in names:
-        text = (RESULTS / name / "table.md").read_text()
+        text = (results / name / "table.md").read_text()
         verdicts = re.findall(r"\| \*\*(.+?)\*\* \|", text)
         held = sum(v == "holds" for v in verdicts)
         failed = sum(v == "does not hold" for v in verdicts)
@@ -32,8 +34,8 @@ def main() -> int:
                      f"{len(verdicts) - held - failed} |")
         text = re.sub(r"\]\((?!http)([^)]+\.png)\)", rf"]({name}/\1)", text)  # figure paths
         sections.append(f'<a id="{name}"></a>\n\n' + text.replace("## ", "## ", 1))
-    (RESULTS / "REPORT.md").write_text("\n".join(lines) + "\n\n" + "\n\n---\n\n".join(sections))
-    print(f"wrote {RESULTS / 'REPORT.md'} ({len(names)} experiments)")
+    (results / "REPORT.md").write_text("\n".join(lines) + "\n\n" + "\n\n---\n\n".join(sections))
+    print(f"wrote {results / 'REPORT.md'} ({len(names)} experiments)")
     return 0
 
 

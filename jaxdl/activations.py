@@ -21,6 +21,7 @@ from jax.typing import ArrayLike
 from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.initializers import Initializer, lecun_normal, zeros
+from jaxdl.spec import by_value
 
 
 # ---------------------------------------------------------------- functions
@@ -141,32 +142,38 @@ def _elementwise(fn: Callable[[jax.Array], jax.Array], name: str) -> Layer:
     return Layer(init, apply, name)
 
 
+@by_value
 def Sigmoid() -> Layer:
     """Layer `y = sigmoid(x)`, any shape."""
     return _elementwise(sigmoid, "sigmoid")
 
 
+@by_value
 def Tanh() -> Layer:
     """Layer `y = tanh(x)`, any shape."""
     return _elementwise(tanh, "tanh")
 
 
+@by_value
 def Relu() -> Layer:
     """Layer `y = max(0, x)`, any shape."""
     return _elementwise(relu, "relu")
 
 
+@by_value
 def LeakyRelu(negative_slope: ArrayLike = 0.01) -> Layer:
     """Layer `y = leaky_relu(x, negative_slope)`; negative_slope >= 0."""
     checks.in_range(negative_slope, "negative_slope", "LeakyRelu", 0.0)
     return _elementwise(lambda x: leaky_relu(x, negative_slope), "leaky_relu")
 
 
+@by_value
 def Softplus() -> Layer:
     """Layer `y = ln(1 + e^x)`, any shape."""
     return _elementwise(softplus, "softplus")
 
 
+@by_value
 def Softmax(axis: int = -1) -> Layer:
     """Layer `y = softmax(x)` along `axis`, an axis of the per-example shape (as in `parallel`'s
     `concat_axis`): -1 is the last axis, 0 the first axis after the batch axis."""
@@ -185,17 +192,20 @@ def Softmax(axis: int = -1) -> Layer:
     return Layer(init, apply, "softmax")
 
 
+@by_value
 def Elu(alpha: ArrayLike = 1.0) -> Layer:
     """Layer `y = elu(x, alpha)`; alpha >= 0."""
     checks.in_range(alpha, "alpha", "Elu", 0.0)
     return _elementwise(lambda x: elu(x, alpha), "elu")
 
 
+@by_value
 def Step() -> Layer:
     """Layer `y = step(x)` (1 where x > 0); zero gradient almost everywhere."""
     return _elementwise(step, "step")
 
 
+@by_value
 def PReLU(init: float = 0.25) -> Layer:
     """Parametric ReLU with a learnable slope per channel (He et al. 2015).
 
@@ -220,6 +230,7 @@ def PReLU(init: float = 0.25) -> Layer:
     return Layer(init_fn, apply, "prelu")
 
 
+@by_value
 def RReLU(lower: ArrayLike = 1 / 8, upper: ArrayLike = 1 / 3) -> Layer:
     """Randomized leaky ReLU (Xu et al. 2015): `y = x` for x >= 0, `a * x` below.
 
@@ -245,6 +256,7 @@ def RReLU(lower: ArrayLike = 1 / 8, upper: ArrayLike = 1 / 3) -> Layer:
     return Layer(init, apply, "rrelu")
 
 
+@by_value
 def Maxout(
     features: int,
     pieces: int,

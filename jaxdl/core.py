@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import checks
+from jaxdl.spec import Spec, by_value, hash_by_spec, same_by_spec
 
 Params = Any  # a dict pytree of arrays
 State = Any  # a dict pytree of non-trained arrays, {} for stateless layers
@@ -35,11 +36,30 @@ class ApplyFn(Protocol):
 
 
 class Layer(NamedTuple):
-    """A layer: `init(key, input_shape)` and `apply(params, state, x, *, key, train)`."""
+    """A layer: `init(key, input_shape)` and `apply(params, state, x, *, key, train)`.
+
+    `spec` records the constructor call that built it (see `jaxdl.spec`): two layers built by
+    equal calls are equal and hash alike, so `jax.jit` reuses a program compiled for either.
+    A layer without one (`Layer(init, apply, name)` written by hand) compares by identity. Drop
+    the spec when replacing a function: `layer._replace(apply=f, spec=None)`.
+    """
 
     init: InitFn
     apply: ApplyFn
     name: str
+    spec: Spec | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return same_by_spec(self, other, ("name",))
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash_by_spec(self, ("name",))
+
+    def __repr__(self) -> str:
+        return repr(self.spec) if self.spec is not None else f"Layer(name={self.name!r})"
 
 
 def _sub_key(key: jax.Array | None, i: int) -> jax.Array | None:
@@ -72,6 +92,7 @@ def _shape(input_shape: Any, owner: str) -> Shape:
     return shape
 
 
+@by_value
 def serial(*layers: Layer) -> Layer:
     """Compose layers: `y = f_n(... f_1(x))`; params and state keyed `"{i}_{name}"`.
 
@@ -107,6 +128,7 @@ def serial(*layers: Layer) -> Layer:
     return Layer(init, apply, "serial")
 
 
+@by_value
 def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
     """Apply every layer to the same input: a tuple of outputs, or one array concatenated on
     `concat_axis` (an axis of the per-example shape, e.g. -1 for channels)."""
@@ -147,6 +169,7 @@ def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
     return Layer(init, apply, "parallel")
 
 
+@by_value
 def residual(layer: Layer) -> Layer:
     """A residual block `y = x + f(x)` (He et al. 2016); `f` must keep the shape."""
     (layer,) = _check_layers((layer,), "residual")

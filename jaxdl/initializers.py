@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import checks
+from jaxdl.spec import by_value
 
 DType = Any
 
@@ -57,6 +58,7 @@ def ones(key: jax.Array, shape: tuple[int, ...], dtype: DType = jnp.float32) -> 
     return jnp.ones(shape, dtype)
 
 
+@by_value
 def constant(value: float) -> Initializer:
     """Every weight equal to `value`: as symmetric as zeros."""
 
@@ -67,6 +69,7 @@ def constant(value: float) -> Initializer:
     return init
 
 
+@by_value
 def normal(stddev: float = 1.0) -> Initializer:
     """N(0, stddev^2)."""
     checks.in_range(stddev, "stddev", "normal", 0.0)
@@ -77,11 +80,13 @@ def normal(stddev: float = 1.0) -> Initializer:
     return init
 
 
+@by_value
 def small_random(stddev: float = 0.01) -> Initializer:
     """N(0, 0.01^2): the fundamentals' 'small random numbers'; activations vanish with depth."""
     return normal(stddev)
 
 
+@by_value
 def uniform(scale: float = 1e-2) -> Initializer:
     """U(-scale, scale)."""
     checks.in_range(scale, "scale", "uniform", 0.0)
@@ -96,6 +101,7 @@ _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
 
+@by_value
 def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
     """Weights with Var(W) = scale / n, n = fan_in, fan_out or (fan_in + fan_out) / 2.
 
@@ -131,21 +137,25 @@ def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
     return init
 
 
+@by_value
 def lecun_normal() -> Initializer:
     """N(0, 1/fan_in): the 1/sqrt(n) rule (Var(W) = 1/M keeps a linear layer's variance)."""
     return variance_scaling(1.0, "fan_in", "normal")
 
 
+@by_value
 def lecun_uniform() -> Initializer:
     """U(-sqrt(3/fan_in), sqrt(3/fan_in))."""
     return variance_scaling(1.0, "fan_in", "uniform")
 
 
+@by_value
 def glorot_normal() -> Initializer:
     """Xavier/Glorot normal: N(0, 2/(fan_in + fan_out)) (Glorot & Bengio 2010)."""
     return variance_scaling(1.0, "fan_avg", "normal")
 
 
+@by_value
 def glorot_uniform() -> Initializer:
     """Xavier/Glorot uniform: U(-l, l), l = sqrt(6/(fan_in + fan_out))."""
     return variance_scaling(1.0, "fan_avg", "uniform")
@@ -155,16 +165,19 @@ xavier_normal = glorot_normal
 xavier_uniform = glorot_uniform
 
 
+@by_value
 def he_normal() -> Initializer:
     """He/Kaiming normal: N(0, 2/fan_in), for ReLU (He et al. 2015)."""
     return variance_scaling(2.0, "fan_in", "normal")
 
 
+@by_value
 def he_uniform() -> Initializer:
     """He/Kaiming uniform: U(-l, l), l = sqrt(6/fan_in)."""
     return variance_scaling(2.0, "fan_in", "uniform")
 
 
+@by_value
 def sparse(connections: int = 10, stddev: float = 0.01) -> Initializer:
     """Sparse init (Martens 2010): each output unit gets exactly `connections` nonzero incoming
     weights, drawn N(0, stddev^2), at positions chosen at random among its fan_in inputs."""

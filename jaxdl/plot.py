@@ -1,21 +1,19 @@
-"""Figure helpers the experiments share. Matplotlib's Agg backend only; nothing is ever shown."""
+"""Figure helpers the experiments share. Figures are `matplotlib.figure.Figure` objects, not
+pyplot's: nothing is shown, no backend is selected (importing this module changes no global
+matplotlib setting), and `fig.savefig(path)` writes the file."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.4) -> tuple:
     """A figure with an (nrows, ncols) grid of axes, always returned as a 2-D array of axes."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
-                             layout="constrained")
-    return fig, axes
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def label(ax: Any, title: str, xlabel: str, ylabel: str, *, legend: bool = False) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl import checks
+from jaxdl.spec import by_value
 
 
 class Schedule(Protocol):
@@ -66,6 +67,7 @@ def _progress(step: ArrayLike, steps: jax.Array, staircase: bool) -> jax.Array:
     return jnp.floor_divide(s, steps) if staircase else s / steps
 
 
+@by_value
 def constant(learning_rate: ArrayLike) -> Schedule:
     """The same learning rate at every step: lr."""
     _check_lr(learning_rate, "constant")
@@ -78,6 +80,7 @@ def constant(learning_rate: ArrayLike) -> Schedule:
     return schedule
 
 
+@by_value
 def piecewise_constant(boundaries: ArrayLike, values: ArrayLike) -> Schedule:
     """Piecewise constant: values[0] for t <= b[0], values[i] for b[i-1] < t <= b[i], then
     values[-1]; b = boundaries.
@@ -120,6 +123,7 @@ def _decay_args(owner: str, learning_rate: Any, decay_steps: Any, decay_rate: An
     return tuple(_cast(x, dtype) for x in (learning_rate, decay_steps, decay_rate))
 
 
+@by_value
 def exponential_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike,
                       staircase: bool = False) -> Schedule:
     """Exponential decay: lr * decay_rate^(t / T); `staircase` uses floor(t / T).
@@ -135,6 +139,7 @@ def exponential_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_ra
     return schedule
 
 
+@by_value
 def natural_exp_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike,
                       staircase: bool = False) -> Schedule:
     """Natural exponential decay: lr * exp(-decay_rate * t / T); `staircase` uses floor(t / T).
@@ -157,6 +162,7 @@ def natural_exp_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_ra
     return schedule
 
 
+@by_value
 def inverse_time_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike,
                        staircase: bool = False) -> Schedule:
     """Inverse time decay: lr / (1 + decay_rate * t / T); `staircase` uses floor(t / T).
@@ -174,6 +180,7 @@ def inverse_time_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_r
     return schedule
 
 
+@by_value
 def polynomial_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
                      end_learning_rate: ArrayLike = 1e-4, power: ArrayLike = 1.0,
                      cycle: bool = False) -> Schedule:
@@ -208,6 +215,7 @@ def polynomial_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     return schedule
 
 
+@by_value
 def cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
                  alpha: ArrayLike = 0.0) -> Schedule:
     """Cosine decay: lr * ((1 - alpha) * 0.5 * (1 + cos(pi * t' / T)) + alpha), t' = min(t, T).
@@ -239,6 +247,7 @@ def _linear_cosine_args(owner, learning_rate, decay_steps, num_periods, alpha, b
     return tuple(_cast(x, dtype) for x in (learning_rate, decay_steps, num_periods, alpha, beta))
 
 
+@by_value
 def linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
                         num_periods: ArrayLike = 0.5, alpha: ArrayLike = 0.0,
                         beta: ArrayLike = 0.001) -> Schedule:
@@ -259,6 +268,7 @@ def linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     return schedule
 
 
+@by_value
 def noisy_linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
                               initial_variance: ArrayLike = 1.0, variance_decay: ArrayLike = 0.55,
                               num_periods: ArrayLike = 0.5, alpha: ArrayLike = 0.0,
@@ -330,6 +340,7 @@ def _sgdr_cycle(s: jax.Array, steps: jax.Array, tm: jax.Array
     return i, start, length
 
 
+@by_value
 def cosine_decay_restarts(learning_rate: ArrayLike, first_decay_steps: ArrayLike,
                           t_mul: ArrayLike = 2.0, m_mul: ArrayLike = 1.0,
                           alpha: ArrayLike = 0.0) -> Schedule:
@@ -367,6 +378,7 @@ def cosine_decay_restarts(learning_rate: ArrayLike, first_decay_steps: ArrayLike
     return schedule
 
 
+@by_value
 def warmup(schedule: Schedule, warmup_steps: ArrayLike, init_value: ArrayLike = 0.0) -> Schedule:
     """Linear warm-up, then `schedule` shifted by warmup_steps W:
 

@@ -11,7 +11,6 @@ validation split picks the hyperparameters, the test split is touched once, for 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -20,14 +19,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl.checks import is_concrete
 from jaxdl.core import Layer
 from jaxdl.losses import accuracy
-from jaxdl.train import (
-    History, Loss, Metric, TrainState, _learning_rate, _name, all_finite_state, check_inputs,
-    epoch_fn, epoch_logs, eval_fn, evaluate, init_state,
-)
+from jaxdl.optim.base import GradientTransformation
+from jaxdl.train.epoch import EpochConfig, run_epoch
+from jaxdl.train.evaluate import evaluate
+from jaxdl.train.inputs import check_inputs
+from jaxdl.train.state import History, Loss, Metric, TrainState, metric_name, new_state
 
 ModelLike = Layer | Callable[..., Layer]
+MakeOptimizer = Callable[..., GradientTransformation]
 
 
 def _lengths(owner: str, keys: Any, groups: dict[str, dict[str, Any]]) -> int:
@@ -46,52 +48,49 @@ def _lengths(owner: str, keys: Any, groups: dict[str, dict[str, Any]]) -> int:
     return next(iter(sizes.values()))
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_sweep(model: ModelLike, loss: Loss, make_optimizer: Callable[..., Any],
-                    penalty: Callable | None, shape: tuple[int, ...], batch_size: int,
-                    metrics: tuple[Metric, ...], val_batch: int) -> tuple[Callable, Callable]:
-    """The jitted, vmapped init and `epoch(safe)` programs of a sweep; cached, so a second
-    `vmap_fit` with the same functions reuses the compiled programs (as `fit` does).
+def _member(model: ModelLike, m: dict[str, Any]) -> Layer:
+    return model if isinstance(model, Layer) else model(**m)
 
-    `epoch(safe)(ts, h, m, ph, e, x, y, vx, vy) -> (ts, logs, bad, finite_state)`: one dispatch
-    per epoch for all K models, with the epoch means and validation computed on device. As in
-    fit, the fast program (`safe=False`) checks the loss alone and guards nothing; vmap_fit re-runs
-    the epoch with `safe=True` (guarded, every gradient checked) when a member went non-finite.
-    """
 
-    def make(m: dict[str, Any]) -> Layer:
-        return model if isinstance(model, Layer) else model(**m)
+def _sweep_init(model, make_optimizer, shape, keys, h, m):
+    return jax.vmap(lambda k, h, m: new_state(_member(model, m), make_optimizer(**h), shape, k))(
+        keys, h, m)
 
-    def init(key, h, m):
-        return init_state(make(m), make_optimizer(**h), shape, key)
 
-    def program(safe):
-        def epoch(ts, h, m, ph, e, x, y, vx, vy):
-            pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
-            net = make(m)
-            run = epoch_fn(net, loss, make_optimizer(**h), batch_size=batch_size,
-                           metrics=metrics, penalty=pen, check_grads=safe, guard=safe)
-            ts, ms, bad = run(ts, e, x, y)
-            means, kept, _ = epoch_logs(ms, bad, False)
-            logs = {"kept": kept, **{f"train_{n}": v for n, v in means.items()}}
-            if val_batch:
-                val = eval_fn(net, loss, metrics, val_batch)(ts.params, ts.state, vx, vy)
-                logs.update({f"val_{n}": v for n, v in val.items()})
-            lr = _learning_rate(ts.opt_state)
-            if lr is not None:
-                logs["learning_rate"] = lr
-            return ts, logs, bad, all_finite_state(ts)
+def _sweep_epoch(model, loss, make_optimizer, penalty, config, ts, h, m, ph, e, x, y, vx, vy):
+    """`run_epoch` for K members at once: member k's model and optimizer are built inside the
+    vmap from its (traced) hyperparameters."""
 
-        return jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, 0, None, None, None, None, None)))
+    def member(ts, h, m, ph):
+        pen = penalty if penalty is None or not ph else (lambda p: penalty(p, **ph))
+        return run_epoch(_member(model, m), loss, make_optimizer(**h),
+                         config._replace(penalty=pen), ts, e, x, y, vx, vy)
 
-    cpu = jax.default_backend() == "cpu"  # init runs once: compile it fast (see init_state)
-    fast_init = {"xla_backend_optimization_level": 0} if cpu else None
-    return (jax.jit(jax.vmap(init), compiler_options=fast_init),
-            functools.lru_cache(maxsize=2)(program))
+    return jax.vmap(member)(ts, h, m, ph)
+
+
+# jit's own caches, keyed by the functions given (a module-level make_optimizer is reused)
+_init_program = jax.jit(_sweep_init, static_argnums=(0, 1, 2))
+_epoch_program = jax.jit(_sweep_epoch, static_argnums=(0, 1, 2, 3, 4))
+
+
+def _check_members(k: int, builds: dict[str, tuple[Callable | None, dict]]) -> None:
+    """Build each member's optimizer and model once from concrete values, before anything
+    compiles: a bad value (a negative learning rate) raises here, not traced through unchecked."""
+    for what, (build, group) in builds.items():
+        if build is None or not group or not is_concrete(group):
+            continue
+        for i in range(k):
+            try:
+                build(**{n: jnp.asarray(v)[i] for n, v in group.items()})
+            except (ValueError, TypeError) as err:
+                shown = ", ".join(f"{n}={np.asarray(v)[i]}" for n, v in group.items())
+                raise (TypeError if isinstance(err, TypeError) else ValueError)(
+                    f"vmap_fit: {what} of member {i} ({shown}) are invalid: {err}") from err
 
 
 def vmap_fit(
-    model: ModelLike, loss: Loss, make_optimizer: Callable[..., Any], train: tuple[Any, Any], *,
+    model: ModelLike, loss: Loss, make_optimizer: MakeOptimizer, train: tuple[Any, Any], *,
     hparams: dict[str, Any] | None = None, keys: jax.Array, val: tuple[Any, Any] | None = None,
     epochs: int, batch_size: int, metrics: Sequence[Metric] = (accuracy,),
     penalty: Callable | None = None, model_hparams: dict[str, Any] | None = None,
@@ -100,14 +99,19 @@ def vmap_fit(
     """Train K models in one compiled program; model k equals `fit(model_k, loss,
     make_optimizer(**hparams[k]), train, key=keys[k], ...)` (to float tolerance).
 
+    Each epoch is `jaxdl.train.epoch.run_epoch`, fit's own epoch, under `vmap`: one dispatch per
+    epoch for all K models. As in fit, an epoch in which a member went non-finite is re-run
+    guarded (that member keeps its last finite state; `history.nonfinite_step` says where).
+
     Args:
       model: a Layer, or `make_model(**model_hparams[k]) -> Layer` (same structure for every k).
       make_optimizer: `make_optimizer(**hparams[k])` -> GradientTransformation; its arguments
         arrive as traced scalars, so they must not be checked in Python (jaxdl.optim is fine).
-      hparams, model_hparams: dicts of 1-D arrays of length K.
+        A module-level function is compiled once; a new lambda per call compiles again.
+      hparams, model_hparams, penalty_hparams: dicts of 1-D arrays of length K
+        (`penalty(params, **penalty_hparams[k])`).
       keys: (K,) PRNG keys, one per model, or one key shared by all K.
-      val, epochs, batch_size, metrics, penalty: as in `fit` (no early stopping; a model whose
-        loss turns non-finite keeps its last finite state, `history.nonfinite_step` says where).
+      val, epochs, batch_size, metrics, penalty: as in `fit` (no early stopping).
     Returns:
       (TrainState with a leading K axis on every leaf, History with (K, epochs) arrays).
     """
@@ -120,53 +124,37 @@ def vmap_fit(
                         "jax.random.split(jax.random.key(0), K), got None")
     k = _lengths("vmap_fit", keys, {"hparams": hparams, "model_hparams": model_hparams,
                                     "penalty_hparams": penalty_hparams})
-    # build each member's optimizer and model once from concrete values, before anything
-    # compiles: a bad value (a negative learning rate) raises here, not traced through unchecked
-    from jaxdl.checks import is_concrete
-
     make_model = None if isinstance(model, Layer) else model
-    for what, build, group in (("hparams", make_optimizer, hparams),
-                               ("model_hparams", make_model, model_hparams)):
-        if build is None or not group or not is_concrete(group):
-            continue
-        for i in range(k):
-            try:
-                build(**{n: jnp.asarray(v)[i] for n, v in group.items()})
-            except (ValueError, TypeError) as err:
-                shown = ", ".join(f"{n}={np.asarray(v)[i]}" for n, v in group.items())
-                raise (TypeError if isinstance(err, TypeError) else ValueError)(
-                    f"vmap_fit: {what} of member {i} ({shown}) are invalid: {err}") from err
+    _check_members(k, {"hparams": (make_optimizer, hparams),
+                       "model_hparams": (make_model, model_hparams)})
     keys = keys if np.ndim(keys) == 1 else jnp.stack([keys] * k)
-    hp = {n: jnp.asarray(v) for n, v in hparams.items()}
-    mhp = {n: jnp.asarray(v) for n, v in model_hparams.items()}
-    php = {n: jnp.asarray(v) for n, v in penalty_hparams.items()}
-
-    first = model if isinstance(model, Layer) else model(**{n: v[0] for n, v in mhp.items()})
+    hp, mhp, php = ({n: jnp.asarray(v) for n, v in g.items()}
+                    for g in (hparams, model_hparams, penalty_hparams))
+    first = _member(model, {n: v[0] for n, v in mhp.items()})
     epochs, batch_size = check_inputs(first, train, val, epochs, batch_size, keys[0], "vmap_fit")
-    x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
-    vx, vy = (None, None) if val is None else (jnp.asarray(val[0]), jnp.asarray(val[1]))
-    init, program = _compiled_sweep(model, loss, make_optimizer, penalty, tuple(x.shape[1:]),
-                                    batch_size, tuple(metrics),
-                                    0 if vx is None else min(1024, len(vx)))
-    ts = init(keys, hp, mhp)
+    data = [jnp.asarray(a) for a in (*train, *(val or (None, None))) if a is not None]
+    data += [None] * (4 - len(data))
+    config = EpochConfig(batch_size, tuple(metrics),
+                         val_batch=0 if val is None else min(1024, len(data[2])))
+    ts = _init_program(model, make_optimizer, tuple(data[0].shape[1:]), keys, hp, mhp)
+
+    def run(safe, ts, e):
+        return _epoch_program(model, loss, make_optimizer, penalty, config._replace(safe=safe),
+                              ts, hp, mhp, php, e, *data)
+
     logs: dict[str, list] = {}
     pending, t0 = None, time.perf_counter()
     for e in range(epochs):
-        args = (hp, mhp, php, np.int32(e), x, y, vx, vy)
-        new, out, bad, ok = pending or program(False)(ts, *args)
-        pending = None
-        if e + 1 < epochs:  # dispatched before this epoch is read back (as in fit)
-            pending = program(False)(new, hp, mhp, php, np.int32(e + 1), x, y, vx, vy)
-        out, bad, ok = jax.device_get((out, bad, ok))
-        if np.any(bad >= 0) or not np.all(ok):  # re-run guarded, every gradient checked
-            pending = None
-            new, out, bad, ok = program(True)(ts, *args)
-            out, bad = jax.device_get((out, bad))
+        new, out, info = pending or run(False, ts, np.int32(e))
+        pending = run(False, new, np.int32(e + 1)) if e + 1 < epochs else None
+        out, info = jax.device_get((out, info))
+        if np.any(info["bad"] >= 0) or not np.all(info["finite_state"]):
+            pending = None  # re-run guarded, every gradient checked
+            new, out, info = jax.device_get(run(True, ts, np.int32(e)))
         ts = new
-        kept = np.asarray(out.pop("kept"))
-        out = {n: np.where(kept > 0, v, np.nan) if n.startswith("train_") else np.asarray(v)
-               for n, v in out.items()}  # no step kept: NaN means
-        out["nonfinite_step"] = np.asarray(bad)
+        out = {n: np.where(info["kept"] > 0, v, np.nan) if n.startswith("train_")
+               else np.asarray(v) for n, v in out.items()}  # no step kept: NaN means
+        out["nonfinite_step"] = np.asarray(info["bad"])
         if "learning_rate" in out:
             out["learning_rate"] = np.broadcast_to(out.pop("learning_rate"), (k,))
         t1 = time.perf_counter()
@@ -284,12 +272,12 @@ def vmap_trainer(
         ts, history = vmap_fit(model, loss, make_optimizer, train, hparams=hp, keys=key, val=val,
                                epochs=epochs, batch_size=batch_size, metrics=(metric,),
                                model_hparams=mhp)
-        scores = history.values[f"val_{_name(metric)}"][:, -1]
+        scores = history.values[f"val_{metric_name(metric)}"][:, -1]
 
         def test_score(i: int) -> float:
             member = jax.tree.map(lambda a: a[i], ts)
             net = model if isinstance(model, Layer) else model(**{n: v[i] for n, v in mhp.items()})
-            return evaluate(net, member, test, (metric,))[_name(metric)]
+            return evaluate(net, member, test, (metric,))[metric_name(metric)]
 
         return scores, test_score
 

@@ -15,8 +15,8 @@ from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn.dense import Dense
 from jaxdl.nn.normalization import BatchNorm
 from jaxdl.nn.reshape import Flatten
-from jaxdl.parallel import batch_sharding, data_mesh, replicate
-from jaxdl.train import epoch_fn, fit, init_state
+from jaxdl.data_parallel import batch_sharding, data_mesh, replicate
+from jaxdl.train import EpochConfig, fit, init_state, run_epoch
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -39,8 +39,8 @@ np.testing.assert_allclose(h1.train_loss, h4.train_loss, rtol=1e-5)
 assert all(leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 4
            for leaf in jax.tree.leaves(many.params))
 # the compiled epoch really splits the batch: the gradient needs a cross-device reduction
-run = jax.jit(epoch_fn(model, softmax_cross_entropy, opt, batch_size=32,
-                       data_sharding=batch_sharding(mesh, 32)))
+config = EpochConfig(32, sharding=batch_sharding(mesh, 32))
+run = jax.jit(lambda *a: run_epoch(model, softmax_cross_entropy, opt, config, *a))
 ts, xs, ys = replicate((init_state(model, opt, (8, 8, 1), jax.random.key(0)), x, y), mesh)
 hlo = run.lower(ts, jnp.asarray(0, jnp.int32), xs, ys).compile().as_text()
 assert "all-reduce" in hlo

@@ -1,4 +1,5 @@
-"""MaxPool, AvgPool and their 1-D versions against NumPy float64 loops (fundamentals 000, 3.2.4)."""
+"""MaxPool2D, AvgPool2D and their 1-D versions against NumPy float64 loops (fundamentals 000,
+3.2.4)."""
 
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from jaxdl.nn.pooling import AvgPool, AvgPool1D, MaxPool, MaxPool1D
+from jaxdl.nn.pooling import AvgPool2D, AvgPool1D, MaxPool2D, MaxPool1D
 
 
 def same_pads(w, f, s):
@@ -47,7 +48,7 @@ CASES_2D = [
 ]
 
 
-@pytest.mark.parametrize("kind, make", [("max", MaxPool), ("avg", AvgPool)])
+@pytest.mark.parametrize("kind, make", [("max", MaxPool2D), ("avg", AvgPool2D)])
 @pytest.mark.parametrize("window, strides, padding", CASES_2D)
 def test_pool2d_matches_numpy_loop(key, kind, make, window, strides, padding):
     x = jax.random.normal(key, (2, 7, 6, 3))
@@ -64,9 +65,9 @@ def test_pool2d_matches_numpy_loop(key, kind, make, window, strides, padding):
 
 def test_maxpool_2x2_stride_2_hand_example():
     x = jnp.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], jnp.float32)
-    y, _ = MaxPool(2).apply({}, {}, x[None, :, :, None])
+    y, _ = MaxPool2D(2).apply({}, {}, x[None, :, :, None])
     np.testing.assert_array_equal(y[0, :, :, 0], [[6, 8], [3, 4]])
-    y, _ = AvgPool(2).apply({}, {}, x[None, :, :, None])
+    y, _ = AvgPool2D(2).apply({}, {}, x[None, :, :, None])
     np.testing.assert_array_equal(y[0, :, :, 0], [[13 / 4, 21 / 4], [2, 2]])
 
 
@@ -74,10 +75,10 @@ def test_avgpool_averages_only_real_cells_at_padded_borders():
     # count_include_pad=False: a constant image stays constant, even in border windows.
     x = jnp.full((1, 5, 5, 2), 3.0)
     for padding in ("SAME", 1):
-        y, _ = AvgPool(3, 2, padding).apply({}, {}, x)
+        y, _ = AvgPool2D(3, 2, padding).apply({}, {}, x)
         np.testing.assert_allclose(y, jnp.full(y.shape, 3.0), rtol=1e-6)
     x = jnp.arange(4.0).reshape(1, 2, 2, 1)  # [[0, 1], [2, 3]], padding 1, window 2, stride 2
-    y, _ = AvgPool(2, 2, 1).apply({}, {}, x)
+    y, _ = AvgPool2D(2, 2, 1).apply({}, {}, x)
     np.testing.assert_array_equal(y[0, :, :, 0], [[0, 1], [2, 3]])  # one real cell each
 
 
@@ -95,7 +96,7 @@ def test_pool1d_matches_numpy_loop(key, kind, make, window, strides, padding):
     np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("make", [MaxPool, AvgPool])
+@pytest.mark.parametrize("make", [MaxPool2D, AvgPool2D])
 def test_pool2d_gradients_match_finite_differences(key, x64, make):
     x = jax.random.normal(key, (1, 5, 4, 2), jnp.float64)
     layer = make(3, 2, "SAME")
@@ -104,7 +105,7 @@ def test_pool2d_gradients_match_finite_differences(key, x64, make):
 
 def test_pool_jit_equal_and_dtypes_preserved(key):
     x = jax.random.normal(key, (2, 6, 6, 2))
-    for layer in (MaxPool(3, 2, "SAME"), AvgPool(3, 2, "SAME")):
+    for layer in (MaxPool2D(3, 2, "SAME"), AvgPool2D(3, 2, "SAME")):
         y, _ = layer.apply({}, {}, x)
         y_jit, _ = jax.jit(layer.apply)({}, {}, x)
         np.testing.assert_allclose(y_jit, y, rtol=1e-6)
@@ -112,21 +113,21 @@ def test_pool_jit_equal_and_dtypes_preserved(key):
 
 
 def test_pool_float64_preserved(x64):
-    for layer in (MaxPool(2), AvgPool(2, 1, "SAME")):
+    for layer in (MaxPool2D(2), AvgPool2D(2, 1, "SAME")):
         assert layer.apply({}, {}, jnp.ones((1, 4, 4, 1), jnp.float64))[0].dtype == jnp.float64
 
 
 def test_pool_names():
-    assert [m(2).name for m in (MaxPool, AvgPool, MaxPool1D, AvgPool1D)] == [
+    assert [m(2).name for m in (MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D)] == [
         "maxpool", "avgpool", "maxpool1d", "avgpool1d"]
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: MaxPool(0), r"MaxPool: window must be >= 1, got 0"),
-    (lambda: AvgPool((2, -1)), r"AvgPool: window must be >= 1, got -1"),
-    (lambda: MaxPool(2, 0), r"MaxPool: strides must be >= 1, got 0"),
-    (lambda: AvgPool(2, padding="full"), r"AvgPool: padding must be .*'SAME'.*got 'full'"),
-    (lambda: MaxPool(2, padding=-1), r"MaxPool: padding must be .*got -1"),
+    (lambda: MaxPool2D(0), r"MaxPool2D: window must be >= 1, got 0"),
+    (lambda: AvgPool2D((2, -1)), r"AvgPool2D: window must be >= 1, got -1"),
+    (lambda: MaxPool2D(2, 0), r"MaxPool2D: strides must be >= 1, got 0"),
+    (lambda: AvgPool2D(2, padding="full"), r"AvgPool2D: padding must be .*'SAME'.*got 'full'"),
+    (lambda: MaxPool2D(2, padding=-1), r"MaxPool2D: padding must be .*got -1"),
     (lambda: MaxPool1D(0), r"MaxPool1D: window must be >= 1, got 0"),
     (lambda: AvgPool1D(2, 0), r"AvgPool1D: strides must be >= 1, got 0"),
     (lambda: AvgPool1D(2, padding="reflect"), r"AvgPool1D: padding must be .*got 'reflect'"),
@@ -137,12 +138,12 @@ def test_pool_bad_arguments_name_owner_parameter_and_value(make, message):
 
 
 def test_pool_bad_input_shapes_are_clear_errors(key):
-    with pytest.raises(ValueError, match=r"MaxPool: input_shape must have 3 axes .*got \(4, 4\)"):
-        MaxPool(2).init(key, (4, 4))
+    with pytest.raises(ValueError, match=r"MaxPool2D: input_shape must have 3 axes .*got \(4, 4\)"):
+        MaxPool2D(2).init(key, (4, 4))
     with pytest.raises(ValueError, match=r"AvgPool1D: input_shape must have 2 axes .*got \(4,\)"):
         AvgPool1D(2).init(key, (4,))
-    with pytest.raises(ValueError, match=r"MaxPool: window must be <= the padded input size 3"
+    with pytest.raises(ValueError, match=r"MaxPool2D: window must be <= the padded input size 3"
                                          r".*got 4"):
-        MaxPool(4).init(key, (3, 5, 1))
-    with pytest.raises(TypeError, match=r"AvgPool: window must be an int .*got 2.0"):
-        AvgPool(2.0)
+        MaxPool2D(4).init(key, (3, 5, 1))
+    with pytest.raises(TypeError, match=r"AvgPool2D: window must be an int .*got 2.0"):
+        AvgPool2D(2.0)

@@ -12,7 +12,7 @@ from jaxdl import optim
 from jaxdl.core import serial
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn.dense import Dense
-from jaxdl.parallel import batch_sharding, data_mesh
+from jaxdl.data_parallel import batch_sharding, data_mesh
 from jaxdl.train import fit
 
 HERE = os.path.dirname(__file__)

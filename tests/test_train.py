@@ -154,3 +154,32 @@ def test_early_stopping_rejects_a_monitor_that_is_not_recorded():
                                          r"'train_accuracy'\], got 'val_loss' \(pass val"):
         fit(MLP, softmax_cross_entropy, ADAM, (X_TRAIN, Y_TRAIN), epochs=2, batch_size=64,
             key=jax.random.key(0), patience=1)
+
+
+def test_patience_restores_the_best_state_even_when_the_run_is_not_stopped():
+    seen = []
+    val = (X_TRAIN[:300], (Y_TRAIN[:300] + 1) % 10)  # val loss is best early, then rises
+    ts, history = fit(MLP, softmax_cross_entropy, ADAM, (X_TRAIN, Y_TRAIN), val=val, epochs=4,
+                      batch_size=64, key=jax.random.key(0), patience=50,
+                      callbacks=[lambda e, s, logs: seen.append(jax.device_get(s.params))])
+    best = int(np.argmin(history.val_loss))
+    assert history.stopped_epoch is None and history.best_epoch == best < 3
+    for a, b in zip(jax.tree.leaves(ts.params), jax.tree.leaves(seen[best])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_init_takes_a_train_state_to_resume_or_a_params_pair_to_fine_tune():
+    data = (X_TRAIN, Y_TRAIN)
+    full, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=2, batch_size=64,
+                  key=jax.random.key(0), progress=False)
+    half, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64,
+                  key=jax.random.key(0), progress=False)
+    resumed, history = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=2, batch_size=64,
+                           init=half, progress=False)
+    assert len(history.train_loss) == 1  # only epoch 1 ran
+    for a, b in zip(jax.tree.leaves((full.step, full.params, full.opt_state)),
+                    jax.tree.leaves((resumed.step, resumed.params, resumed.opt_state))):
+        np.testing.assert_array_equal(a, b)
+    tuned, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64,
+                   key=jax.random.key(5), init=(half.params, half.state), progress=False)
+    assert int(tuned.step) == len(X_TRAIN) // 64  # a fresh optimizer state: counted from 0

@@ -18,6 +18,7 @@ from jax import lax
 from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.initializers import Initializer, lecun_normal, zeros
+from jaxdl.spec import by_value
 
 Padding = int | Sequence[int] | str
 _PADDING_STRINGS = ("SAME", "VALID")
@@ -122,6 +123,7 @@ def _conv(
     return Layer(init, apply, name)
 
 
+@by_value
 def Conv2D(
     features: int,
     kernel_size: int | Sequence[int],
@@ -153,6 +155,7 @@ def Conv2D(
                  kernel_size, strides, padding, use_bias, w_init, b_init)
 
 
+@by_value
 def Conv1D(
     features: int,
     kernel_size: int | Sequence[int],

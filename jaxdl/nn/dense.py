@@ -8,8 +8,10 @@ import jax.numpy as jnp
 from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.initializers import Initializer, lecun_normal, zeros
+from jaxdl.spec import by_value
 
 
+@by_value
 def Dense(
     features: int,
     *,
@@ -55,6 +57,7 @@ def Dense(
     return Layer(init, apply, "dense")
 
 
+@by_value
 def Perceptron(
     features: int = 1,
     *,

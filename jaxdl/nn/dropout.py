@@ -8,8 +8,10 @@ from jax.typing import ArrayLike
 
 from jaxdl import checks
 from jaxdl.core import Layer
+from jaxdl.spec import by_value
 
 
+@by_value
 def Dropout(rate: ArrayLike) -> Layer:
     """Inverted dropout: in training each unit is zeroed with probability `rate`, the kept ones
     are scaled by `1 / (1 - rate)`, so `E[y] = x`; in eval (`train=False`) it is the identity.

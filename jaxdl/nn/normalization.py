@@ -15,6 +15,7 @@ from jax.typing import ArrayLike
 
 from jaxdl import checks
 from jaxdl.core import Layer
+from jaxdl.spec import by_value
 
 
 def _channels(input_shape: tuple[int, ...], owner: str) -> int:
@@ -37,6 +38,7 @@ def _affine(params: dict[str, jax.Array], x_hat: jax.Array) -> jax.Array:
     return _per_channel(params["scale"], x_hat) * x_hat + _per_channel(params["bias"], x_hat)
 
 
+@by_value
 def BatchNorm(momentum: ArrayLike = 0.99, eps: ArrayLike = 1e-5) -> Layer:
     """Batch normalization (Ioffe & Szegedy 2015): `y = scale * (x - mu) / sqrt(var + eps) + bias`.
 
@@ -94,6 +96,7 @@ def _group_normalize(x: jax.Array, groups: int, eps: ArrayLike) -> jax.Array:
     return ((g - mean) * jax.lax.rsqrt(var + eps)).reshape(x.shape)
 
 
+@by_value
 def GroupNorm(groups: int, eps: ArrayLike = 1e-5) -> Layer:
     """Group normalization (Wu & He 2018): `y = scale * (x - mu_g) / sqrt(var_g + eps) + bias`.
 
@@ -122,6 +125,7 @@ def GroupNorm(groups: int, eps: ArrayLike = 1e-5) -> Layer:
     return Layer(init, apply, "group_norm")
 
 
+@by_value
 def LayerNorm(eps: ArrayLike = 1e-5) -> Layer:
     """Layer normalization (Ba et al. 2016): `y = scale * (x - mu) / sqrt(var + eps) + bias`.
 
@@ -150,6 +154,7 @@ def _unit_columns(v: jax.Array) -> jax.Array:
     return v * jax.lax.rsqrt(jnp.sum(jnp.square(v), axis=axes, keepdims=True))
 
 
+@by_value
 def WeightNorm(layer: Layer) -> Layer:
     """Weight normalization (Salimans & Kingma 2016): the wrapped kernel is `w = g * v / ||v||`.
 
@@ -185,6 +190,7 @@ def WeightNorm(layer: Layer) -> Layer:
     return Layer(init, apply, "weight_norm")
 
 
+@by_value
 def LocalResponseNorm(
     depth_radius: int = 2,
     bias: ArrayLike = 2.0,

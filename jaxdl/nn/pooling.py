@@ -1,4 +1,4 @@
-"""Pooling layers: `MaxPool`, `AvgPool` (NHWC images) and `MaxPool1D`, `AvgPool1D` (NWC).
+"""Pooling layers: `MaxPool2D`, `AvgPool2D` (NHWC images) and `MaxPool1D`, `AvgPool1D` (NWC).
 
 Fundamentals 000, section 3.2.4: pooling downsamples each feature map independently, keeping the
 maximum (max pooling) or the mean (average pooling) of every window, so the depth D is unchanged.
@@ -16,6 +16,7 @@ from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.checks import int_tuple
 from jaxdl.nn.conv import Padding, output_shape, padding_spec
+from jaxdl.spec import by_value
 
 
 def _pool(
@@ -48,7 +49,8 @@ def _pool(
     return Layer(init, apply, f"{kind}pool" + ("1d" if n == 1 else ""))
 
 
-def MaxPool(
+@by_value
+def MaxPool2D(
     window: int | Sequence[int], strides: int | Sequence[int] | None = None,
     padding: Padding = "VALID",
 ) -> Layer:
@@ -61,10 +63,11 @@ def MaxPool(
         padded cells are ignored (they count as -inf).
     x: (batch, H, W, D) -> y: (batch, H2, W2, D).
     """
-    return _pool(2, "max", "MaxPool", "(H, W, C)", window, strides, padding)
+    return _pool(2, "max", "MaxPool2D", "(H, W, C)", window, strides, padding)
 
 
-def AvgPool(
+@by_value
+def AvgPool2D(
     window: int | Sequence[int], strides: int | Sequence[int] | None = None,
     padding: Padding = "VALID",
 ) -> Layer:
@@ -76,32 +79,34 @@ def AvgPool(
     image pixels it covers.
 
     Args:
-      window, strides, padding: as in `MaxPool`.
+      window, strides, padding: as in `MaxPool2D`.
     x: (batch, H, W, D) -> y: (batch, H2, W2, D).
     """
-    return _pool(2, "avg", "AvgPool", "(H, W, C)", window, strides, padding)
+    return _pool(2, "avg", "AvgPool2D", "(H, W, C)", window, strides, padding)
 
 
+@by_value
 def MaxPool1D(
     window: int | Sequence[int], strides: int | Sequence[int] | None = None,
     padding: Padding = "VALID",
 ) -> Layer:
-    """`MaxPool` on NWC sequences: `y[n, i, d] = max_m x[n, S i + m, d]`.
+    """`MaxPool2D` on NWC sequences: `y[n, i, d] = max_m x[n, S i + m, d]`.
 
     x: (batch, W, D) -> y: (batch, W2, D).
     """
     return _pool(1, "max", "MaxPool1D", "(W, C)", window, strides, padding)
 
 
+@by_value
 def AvgPool1D(
     window: int | Sequence[int], strides: int | Sequence[int] | None = None,
     padding: Padding = "VALID",
 ) -> Layer:
-    """`AvgPool` on NWC sequences: the mean of the real (unpadded) cells of each window.
+    """`AvgPool2D` on NWC sequences: the mean of the real (unpadded) cells of each window.
 
     x: (batch, W, D) -> y: (batch, W2, D).
     """
     return _pool(1, "avg", "AvgPool1D", "(W, C)", window, strides, padding)
 
 
-__all__ = ["AvgPool", "AvgPool1D", "MaxPool", "MaxPool1D"]
+__all__ = ["AvgPool2D", "AvgPool1D", "MaxPool2D", "MaxPool1D"]

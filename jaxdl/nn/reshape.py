@@ -10,8 +10,10 @@ import math
 from typing import Sequence
 
 from jaxdl.core import Layer
+from jaxdl.spec import by_value
 
 
+@by_value
 def Flatten() -> Layer:
     """Merge all per-example axes into one: `(batch, d1, ..., dk) -> (batch, d1 * ... * dk)`.
 
@@ -27,6 +29,7 @@ def Flatten() -> Layer:
     return Layer(init, apply, "flatten")
 
 
+@by_value
 def Reshape(shape: Sequence[int]) -> Layer:
     """Give each example the shape `shape`: `(batch, *input_shape) -> (batch, *shape)`.
 

@@ -11,26 +11,31 @@ from jaxdl.optim.base import (
     EmptyState, GradientTransformation, Mask, MaskedNode, MaskedState, OptState, Params,
     ScalarOrSchedule, Schedule, Updates, apply_updates, chain, freeze, identity,
     init_empty_state, masked, set_to_zero)
-from jaxdl.optim.transforms import (
-    ApplyIfFiniteState, ScaleByAdamState, ScaleByRmsState, ScaleByRmsWithCountState,
-    ScaleByRpropState, ScaleByRssState, ScaleByRStdDevState, ScaleByRStdDevWithCountState,
-    ScaleByScheduleState, TraceState, WeightDecaySchedule, add_decayed_weights,
-    apply_if_finite, clip, clip_by_global_norm, global_norm, max_norm, scale,
-    scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rprop, scale_by_rss,
-    scale_by_stddev, trace)
+from jaxdl.optim.constraints import (
+    WeightDecaySchedule, add_decayed_weights, clip, clip_by_global_norm, global_norm, max_norm)
+from jaxdl.optim.scaling import (
+    ScaleByAdamState, ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRpropState,
+    ScaleByRssState, ScaleByRStdDevState, ScaleByRStdDevWithCountState, ScaleByScheduleState,
+    TraceState, scale, scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rprop,
+    scale_by_rss, scale_by_stddev, trace)
+from jaxdl.optim.wrappers import ApplyIfFiniteState, apply_if_finite
 
 __all__ = [
     # base
     "GradientTransformation", "EmptyState", "MaskedNode", "MaskedState", "Params", "Updates",
     "OptState", "Schedule", "ScalarOrSchedule", "Mask", "init_empty_state", "identity",
     "set_to_zero", "chain", "apply_updates", "masked", "freeze",
-    # transforms
+    # scaling
     "ScaleByScheduleState", "TraceState", "ScaleByRssState", "ScaleByRmsState",
     "ScaleByRmsWithCountState", "ScaleByRStdDevState", "ScaleByRStdDevWithCountState",
-    "ScaleByAdamState", "ScaleByRpropState", "WeightDecaySchedule", "ApplyIfFiniteState",
+    "ScaleByAdamState", "ScaleByRpropState",
     "scale", "scale_by_learning_rate", "trace", "scale_by_rss", "scale_by_rms", "scale_by_stddev",
-    "scale_by_adam", "scale_by_rprop", "clip", "global_norm", "clip_by_global_norm",
-    "add_decayed_weights", "max_norm", "apply_if_finite",
+    "scale_by_adam", "scale_by_rprop",
+    # constraints
+    "WeightDecaySchedule", "clip", "global_norm", "clip_by_global_norm", "add_decayed_weights",
+    "max_norm",
+    # wrappers
+    "ApplyIfFiniteState", "apply_if_finite",
     # aliases
     "sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "rprop",
 ]

@@ -14,9 +14,11 @@ from jax.typing import ArrayLike
 
 from jaxdl import checks
 from jaxdl.optim.base import GradientTransformation, Mask, ScalarOrSchedule, chain, identity
-from jaxdl.optim.transforms import (
-    add_decayed_weights, scale, scale_by_adam, scale_by_learning_rate, scale_by_rms,
-    scale_by_rprop, scale_by_stddev, scale_by_rss, trace)
+from jaxdl.optim.constraints import add_decayed_weights
+from jaxdl.optim.scaling import (
+    scale, scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rprop, scale_by_stddev,
+    scale_by_rss, trace)
+from jaxdl.spec import by_value
 
 
 def _lr(learning_rate: ScalarOrSchedule, owner: str) -> ScalarOrSchedule:
@@ -32,6 +34,7 @@ def _momentum(momentum: ArrayLike | None, owner: str) -> None:
         checks.in_range(momentum, "momentum", owner, 0.0, 1.0, high_open=True)
 
 
+@by_value
 def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
         nesterov: bool = False) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum.
@@ -53,6 +56,7 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
     return chain(first, scale_by_learning_rate(learning_rate))
 
 
+@by_value
 def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     """Full-batch gradient descent: w <- w - lr_t dL/dw on the whole training set.
 
@@ -67,6 +71,7 @@ def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     return sgd(learning_rate)
 
 
+@by_value
 def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> GradientTransformation:
     """Heavy-ball momentum (Polyak 1964): m_t = g_t + beta m_{t-1}; w <- w - lr_t m_t.
 
@@ -82,6 +87,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
     return sgd(learning_rate, momentum=beta)
 
 
+@by_value
 def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> GradientTransformation:
     """Nesterov momentum (Sutskever et al. 2013 form): m_t = g_t + beta m_{t-1};
     w <- w - lr_t (g_t + beta m_t). = sgd(learning_rate, momentum=beta, nesterov=True).
@@ -96,6 +102,7 @@ def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
     return sgd(learning_rate, momentum=beta, nesterov=True)
 
 
+@by_value
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLike = 0.1,
             eps: ArrayLike = 1e-7) -> GradientTransformation:
     """AdaGrad (Duchi et al. 2011): s_t = s_{t-1} + g_t^2 (s_0 = initial_accumulator_value);
@@ -114,6 +121,7 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLik
                  scale_by_learning_rate(learning_rate))
 
 
+@by_value
 def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8,
             initial_scale: ArrayLike = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
             momentum: ArrayLike | None = None, nesterov: bool = False,
@@ -144,6 +152,7 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
     )
 
 
+@by_value
 def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999,
          eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, *, nesterov: bool = False
          ) -> GradientTransformation:
@@ -165,6 +174,7 @@ def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0
                  scale_by_learning_rate(learning_rate))
 
 
+@by_value
 def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999,
           eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, weight_decay: ScalarOrSchedule = 1e-4,
           mask: Mask | None = None, *, nesterov: bool = False) -> GradientTransformation:
@@ -186,6 +196,7 @@ def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 
                  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
 
 
+@by_value
 def rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5, eta_plus: ArrayLike = 1.2,
           min_step_size: ArrayLike = 1e-6, max_step_size: ArrayLike = 50.0
           ) -> GradientTransformation:

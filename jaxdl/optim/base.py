@@ -16,10 +16,12 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-Params = Any  # a pytree of arrays
+from jaxdl.core import Params  # re-exported: the package's one Params (a pytree of arrays)
+from jaxdl.schedules import Schedule  # re-exported: the package's one Schedule (step -> lr)
+from jaxdl.spec import Spec, by_value, hash_by_spec, same_by_spec
+
 Updates = Any  # a pytree of arrays shaped like Params
 OptState = Any  # a pytree (NamedTuples, tuples, arrays)
-Schedule = Callable[[jax.Array], ArrayLike]  # step (int32) -> learning rate
 ScalarOrSchedule = Union[ArrayLike, Schedule]
 Mask = Union[Any, Callable[[Params], Any]]  # a pytree of bools (or a prefix), or params -> that
 
@@ -34,10 +36,28 @@ class UpdateFn(Protocol):
 
 
 class GradientTransformation(NamedTuple):
-    """A transform: `init(params) -> state`, `update(updates, state, params=None)`."""
+    """A transform: `init(params) -> state`, `update(updates, state, params=None)`.
+
+    `spec` records the constructor call that built it (see `jaxdl.spec`): `adam(1e-3) ==
+    adam(1e-3)`, so `jax.jit` reuses a program compiled for either. Transforms written by hand
+    (spec None) compare by identity.
+    """
 
     init: InitFn
     update: UpdateFn
+    spec: Spec | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return same_by_spec(self, other, ())
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash_by_spec(self, ())
+
+    def __repr__(self) -> str:
+        return repr(self.spec) if self.spec is not None else "GradientTransformation(...)"
 
 
 class EmptyState(NamedTuple):
@@ -60,6 +80,7 @@ def init_empty_state(params: Params) -> EmptyState:
     return EmptyState()
 
 
+@by_value
 def identity() -> GradientTransformation:
     """u = g: leaves the updates unchanged."""
 
@@ -70,6 +91,7 @@ def identity() -> GradientTransformation:
     return GradientTransformation(init_empty_state, update)
 
 
+@by_value
 def set_to_zero() -> GradientTransformation:
     """u = 0: applying it leaves the parameters unchanged."""
 
@@ -90,6 +112,7 @@ def _check_transform(t: Any, owner: str, i: int) -> None:
         )
 
 
+@by_value
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Compose transforms left to right: u = T_n(... T_1(g)); state is the tuple of their states.
 
@@ -139,6 +162,7 @@ def _apply_mask(tree: Any, mask_tree: Any) -> Any:
     return jax.tree.map(lambda m, t: t if m else MaskedNode(), mask_tree, tree)
 
 
+@by_value
 def masked(transform: GradientTransformation, mask: Mask) -> GradientTransformation:
     """Apply `transform` only where `mask` is True; other leaves pass through unchanged.
 
@@ -168,6 +192,7 @@ def masked(transform: GradientTransformation, mask: Mask) -> GradientTransformat
     return GradientTransformation(init, update)
 
 
+@by_value
 def freeze(mask: Mask) -> GradientTransformation:
     """Freeze the leaves where `mask` is True: u_i = 0 there, u_i = g_i elsewhere.
 

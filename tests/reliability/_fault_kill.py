@@ -47,11 +47,11 @@ _rng = np.random.default_rng(0)
 DATA = (_rng.normal(size=(N, 5)).astype(np.float32), _rng.integers(0, 3, N).astype(np.int32))
 
 
-def train(directory=None, *, initial_state=None, callbacks=()):
+def train(directory=None, *, init=None, callbacks=()):
     """fit the problem for EPOCHS epochs, saving every epoch to `directory` (if given)."""
     saves = [checkpoint.checkpoint_callback(directory, keep=KEEP)] if directory else []
     return fit(MODEL, softmax_cross_entropy, OPT, DATA, epochs=EPOCHS, batch_size=BATCH, key=KEY,
-               initial_state=initial_state, callbacks=[*saves, *callbacks], metrics=(),
+               init=init, callbacks=[*saves, *callbacks], metrics=(),
                progress=False)
 
 

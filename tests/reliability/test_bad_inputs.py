@@ -28,7 +28,7 @@ from jaxdl.activations import LeakyRelu, Maxout, PReLU, Relu, RReLU, Softmax
 from jaxdl.core import serial
 from jaxdl.data import augment, batch_indices, preprocess, spirals, split
 from jaxdl.nn import (
-    BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten, GroupNorm, MaxPool, Reshape)
+    BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten, GroupNorm, MaxPool2D, Reshape)
 from jaxdl.sweep import grid_search, log_uniform, random_search, vmap_fit
 from jaxdl.train import fit
 
@@ -146,10 +146,10 @@ CASES = [
          lambda: BatchNorm(eps=0.0), V, "BatchNorm", "eps", "0.0"),
     case("groupnorm_groups_not_dividing", "layers", "3 groups of 8 channels",
          lambda: GroupNorm(3).init(KEY, (4, 4, 8)), V, "GroupNorm", "groups", "groups=3"),
-    case("maxpool_zero_window", "layers", "MaxPool window 0",
-         lambda: MaxPool(0), V, "MaxPool", "window", "got 0"),
-    case("maxpool_rank2_input_shape", "layers", "MaxPool on a rank-2 input shape",
-         lambda: MaxPool(2).init(KEY, (8, 8)), V, "MaxPool", "input_shape", "(8, 8)"),
+    case("maxpool_zero_window", "layers", "MaxPool2D window 0",
+         lambda: MaxPool2D(0), V, "MaxPool2D", "window", "got 0"),
+    case("maxpool_rank2_input_shape", "layers", "MaxPool2D on a rank-2 input shape",
+         lambda: MaxPool2D(2).init(KEY, (8, 8)), V, "MaxPool2D", "input_shape", "(8, 8)"),
     case("reshape_wrong_size", "layers", "Reshape (3, 5) of 16 elements",
          lambda: Reshape((3, 5)).init(KEY, (4, 4)), V, "Reshape", "shape", "(3, 5)"),
     case("leaky_relu_negative_slope", "layers", "LeakyRelu slope -0.1",

@@ -120,7 +120,7 @@ def test_a_fit_killed_inside_a_checkpoint_save_resumes_to_the_uninterrupted_resu
             checkpoint.save(spare, restored, step=K.KILL_STEP + 1)
             kept = (K.KILL_STEP - 2 * K.STEPS, K.KILL_STEP - K.STEPS, K.KILL_STEP + 1)
             assert sorted(os.listdir(spare), key=int) == [str(s) for s in kept], point
-        resumed, history = K.train(directory, initial_state=restored)  # the restart
+        resumed, history = K.train(directory, init=restored)  # the restart
         assert len(history.train_loss) == K.EPOCHS - latest // K.STEPS, point
         assert_trees_equal(resumed, final)
         assert checkpoint.steps(directory) == [K.KILL_STEP, K.EPOCHS * K.STEPS], point
@@ -247,7 +247,7 @@ def test_a_full_disk_during_fit_stops_it_and_the_restart_reaches_the_uninterrupt
     assert checkpoint.steps(directory) == [K.KILL_STEP - 2 * K.STEPS, K.KILL_STEP - K.STEPS]
     restored = checkpoint.restore(directory, K.like())
     assert_trees_equal(restored, seen[K.KILL_STEP - K.STEPS])
-    resumed, _ = K.train(directory, initial_state=restored)
+    resumed, _ = K.train(directory, init=restored)
     assert_trees_equal(resumed, final)
     assert checkpoint.steps(directory) == [K.KILL_STEP, K.EPOCHS * K.STEPS]
 

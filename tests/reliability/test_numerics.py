@@ -31,7 +31,7 @@ from jaxdl.nn.conv import Conv2D
 from jaxdl.nn.dense import Dense
 from jaxdl.nn.dropout import Dropout
 from jaxdl.nn.normalization import BatchNorm, LayerNorm
-from jaxdl.nn.pooling import MaxPool
+from jaxdl.nn.pooling import MaxPool2D
 from jaxdl.nn.reshape import Flatten
 from jaxdl.train import evaluate, fit, init_state, make_train_step
 
@@ -174,7 +174,7 @@ def test_bfloat16_digits_mlp_reaches_90_percent_test_accuracy(name):
 
 
 # --- (c) half-precision dtypes through a training step
-CNN = serial(Conv2D(4, 3, padding="SAME"), BatchNorm(), Relu(), MaxPool(2), Flatten(),
+CNN = serial(Conv2D(4, 3, padding="SAME"), BatchNorm(), Relu(), MaxPool2D(2), Flatten(),
              Dense(16), LayerNorm(), Relu(), Dropout(0.2), Dense(10))
 FLOAT16_ADAM = (
     "library limitation: Adam in float16 computes eps = 1e-8 and (1 - b2) g^2 in float16, where "

@@ -39,8 +39,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 # as the stack it was, e.g. (("conv2d", (2, 3, 2, "SAME")), ("max_pool", (2, None, "VALID"))).
 BUILD = {
     "conv2d": lambda f, k, s, p: conv.Conv2D(f, k, strides=s, padding=p),
-    "max_pool": lambda w, s, p: pooling.MaxPool(w, strides=s, padding=p),
-    "avg_pool": lambda w, s, p: pooling.AvgPool(w, strides=s, padding=p),
+    "max_pool": lambda w, s, p: pooling.MaxPool2D(w, strides=s, padding=p),
+    "avg_pool": lambda w, s, p: pooling.AvgPool2D(w, strides=s, padding=p),
     "flatten": lambda: reshape.Flatten(),
     "dense": lambda f: dense.Dense(f),
     "weight_norm_dense": lambda f: normalization.WeightNorm(dense.Dense(f)),
@@ -346,7 +346,7 @@ def test_losses_are_finite_with_finite_gradients_at_extreme_inputs(name, data, d
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads)), (name, dtype, args)
 
 
-@pytest.mark.parametrize("layer", ["MaxPool", "AvgPool"])
+@pytest.mark.parametrize("layer", ["MaxPool2D", "AvgPool2D"])
 def test_pooling_of_finite_input_is_finite_or_the_padding_is_rejected(layer):
     make = getattr(pooling, layer)
     try:

@@ -1,31 +1,26 @@
 """The MNIST-1D MLP (40-100-100-10, Adam 1e-2, batch 100) as each library's idiomatic training
-loop, for experiments/bench.py: hand-written JAX + optax, Flax NNX (`nnx.jit` step), Equinox
+loop, for the benchmarks: hand-written JAX + optax, Flax NNX (`nnx.jit` step), Equinox
 (`eqx.filter_jit` step), Haiku (`hk.transform` + `jax.jit` step). Every loop takes the same
 batches (one permutation per epoch, drawn on device, gathered in NumPy on the host as the
 libraries' examples do) and evaluates validation accuracy after each epoch.
 
-`python experiments/_bench_peers.py NAME` (NAME a key of LOOPS, or "jaxdl") measures, in a fresh
+`python -m experiments.bench.peers NAME` (NAME a key of LOOPS, or "jaxdl") measures, in a fresh
 process, the seconds from the start (after imports, data and a JAX warm-up) to the first finished
 step and to the first validated epoch, and prints them as JSON.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
-from pathlib import Path
+import time
+from typing import Any, Callable, NamedTuple
 
-HERE = Path(__file__).resolve().parent  # experiments/mnist1d.py must not shadow the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
-
-import functools  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Callable, NamedTuple  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
 LR, BATCH, HIDDEN = 1e-2, 100, 100
 
@@ -44,7 +39,7 @@ def hand_mlp(sizes: list[int], key: jax.Array) -> list[dict]:
 
 def hand_mlp_apply(params: list[dict], x: jax.Array) -> jax.Array:
     for i, p in enumerate(params):
-        x = x @ p["w"] + p["b"]
+        x = x @ p["w"] + p["b"][None, :]
         if i < len(params) - 1:
             x = jax.nn.relu(x)
     return x
@@ -62,10 +57,10 @@ def mlp(hidden: list[int], classes: int = 10):
 
 def cnn():
     """jaxdl's CNN on 8x8x1 digits: conv16-pool-conv32-pool-dense10."""
-    from jaxdl.nn import Conv2D, Dense, Flatten, MaxPool, Relu, serial
+    from jaxdl.nn import Conv2D, Dense, Flatten, MaxPool2D, Relu, serial
 
-    return serial(Conv2D(16, 3, padding="SAME"), Relu(), MaxPool(2),
-                  Conv2D(32, 3, padding="SAME"), Relu(), MaxPool(2), Flatten(), Dense(10))
+    return serial(Conv2D(16, 3, padding="SAME"), Relu(), MaxPool2D(2),
+                  Conv2D(32, 3, padding="SAME"), Relu(), MaxPool2D(2), Flatten(), Dense(10))
 
 
 def hand_step(apply, tx):
@@ -90,12 +85,12 @@ def hand_cnn_apply(p, x):
 
     def block(h, w, b):
         h = jax.nn.relu(jax.lax.conv_general_dilated(h, w, (1, 1), "SAME",
-                                                     dimension_numbers=dn) + b)
+                                                     dimension_numbers=dn) + b[None, None, None, :])
         return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
                                      "VALID")
 
     h = block(block(x, p["c1"], p["b1"]), p["c2"], p["b2"])
-    return h.reshape(h.shape[0], -1) @ p["w"] + p["b"]
+    return h.reshape(h.shape[0], -1) @ p["w"] + p["b"][None, :]
 
 
 class Loop(NamedTuple):
@@ -219,11 +214,15 @@ def available() -> dict[str, Callable[[], Loop]]:
     return out
 
 
-@functools.lru_cache(maxsize=4)
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _permutation(key: jax.Array, n: int, steps: int) -> jax.Array:
+    return jax.random.permutation(key, n)[:steps * BATCH].reshape(steps, BATCH)
+
+
 def epoch_rows(n: int, steps: int) -> Callable[[int], np.ndarray]:
-    """`rows(epoch)` -> (steps, BATCH) int indices: one permutation per epoch (on device)."""
-    perm = jax.jit(lambda k: jax.random.permutation(k, n)[:steps * BATCH].reshape(steps, BATCH))
-    return lambda e: np.asarray(perm(jax.random.fold_in(jax.random.key(1), e)))
+    """`rows(epoch)` -> (steps, BATCH) int indices: one permutation per epoch (on device; one
+    program per (n, steps), in jit's own cache)."""
+    return lambda e: np.asarray(_permutation(jax.random.fold_in(jax.random.key(1), e), n, steps))
 
 
 def run(loop: Loop, data: tuple, epochs: int) -> tuple[Any, float]:

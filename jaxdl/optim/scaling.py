@@ -1,41 +1,26 @@
-"""Gradient transforms, the building blocks of every optimizer (fundamentals 002: GD -> SGD ->
-momentum -> AdaGrad -> RMSProp -> Adam).
+"""Scaling transforms, the adaptive part of every optimizer (fundamentals 002: GD -> SGD ->
+momentum -> AdaGrad -> RMSProp -> Adam, and Rprop).
 
 Notation: g is the incoming update (a gradient), u the outgoing one, t = 1, 2, ... the step
 (`count` after the increment), lr the learning rate. Every hyperparameter may be a jax array
 (traced under `jit`/`vmap`) and is cast to each leaf's dtype, so the maths keeps the leaf's dtype
 under strict dtype promotion (float32, or float64 with x64). States are NamedTuples with optax's
-names and fields.
+names and fields; a moment (m, mu, nu, s) is a pytree shaped like the params, each leaf in its
+param's dtype.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxdl import checks
-from jaxdl.optim.base import (
-    EmptyState, GradientTransformation, Mask, ScalarOrSchedule, init_empty_state, masked)
-
-_INT32_MAX = jnp.iinfo(jnp.int32).max
-
-
-def _c(h: ArrayLike, x: jax.Array) -> jax.Array:
-    """Hyperparameter `h` in the dtype of leaf `x`."""
-    return jnp.asarray(h, dtype=jnp.asarray(x).dtype)
-
-
-def _inc(count: jax.Array) -> jax.Array:
-    """count + 1, saturating at the int32 maximum (no overflow to negative steps)."""
-    return jnp.where(count < _INT32_MAX, count + 1, count)
-
-
-def _zero_count() -> jax.Array:
-    return jnp.zeros([], jnp.int32)
+from jaxdl.optim._math import _c, _inc, _zero_count
+from jaxdl.optim.base import GradientTransformation, ScalarOrSchedule, Updates, init_empty_state
+from jaxdl.spec import by_value
 
 
 def _ema(g: jax.Array, m: jax.Array, decay: ArrayLike, order: int) -> jax.Array:
@@ -54,66 +39,7 @@ def _debias(m: jax.Array, decay: ArrayLike, count: jax.Array) -> jax.Array:
     return m / correction.astype(m.dtype)
 
 
-def _needs_params(params: Any, owner: str) -> None:
-    if params is None:
-        raise ValueError(
-            f"{owner}: params must be passed to update(updates, state, params), got None")
-
-
-class ScaleByScheduleState(NamedTuple):
-    count: jax.Array  # int32, number of updates so far
-
-
-class TraceState(NamedTuple):
-    trace: Any
-
-
-class ScaleByRssState(NamedTuple):
-    sum_of_squares: Any
-
-
-class ScaleByRmsState(NamedTuple):
-    nu: Any
-
-
-class ScaleByRmsWithCountState(NamedTuple):
-    count: jax.Array
-    nu: Any
-
-
-class ScaleByRStdDevState(NamedTuple):
-    mu: Any
-    nu: Any
-
-
-class ScaleByRStdDevWithCountState(NamedTuple):
-    count: jax.Array
-    mu: Any
-    nu: Any
-
-
-class ScaleByAdamState(NamedTuple):
-    count: jax.Array
-    mu: Any
-    nu: Any
-
-
-class ScaleByRpropState(NamedTuple):
-    step_sizes: Any
-    prev_updates: Any
-
-
-class WeightDecaySchedule(NamedTuple):
-    count: jax.Array
-
-
-class ApplyIfFiniteState(NamedTuple):
-    notfinite_count: jax.Array  # consecutive non-finite updates (reset by a finite one)
-    last_finite: jax.Array  # bool: was the last update finite
-    total_notfinite: jax.Array  # non-finite updates since init
-    inner_state: Any
-
-
+@by_value
 def scale(step_size: ArrayLike) -> GradientTransformation:
     """u = step_size * g."""
 
@@ -124,6 +50,11 @@ def scale(step_size: ArrayLike) -> GradientTransformation:
     return GradientTransformation(init_empty_state, update)
 
 
+class ScaleByScheduleState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: updates so far, the schedule's next step
+
+
+@by_value
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     """u = -lr_t * g: the descent step, ready for `apply_updates`.
 
@@ -148,6 +79,11 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> GradientTransform
     return GradientTransformation(init, update)
 
 
+class TraceState(NamedTuple):
+    trace: Updates  # m, shaped like the params
+
+
+@by_value
 def trace(decay: ArrayLike, nesterov: bool = False) -> GradientTransformation:
     """Momentum (heavy ball): m_t = g_t + decay * m_{t-1}; u = m_t, or with `nesterov`
     u = g_t + decay * m_t (Sutskever et al. 2013). State `TraceState(trace=m)`."""
@@ -165,6 +101,11 @@ def trace(decay: ArrayLike, nesterov: bool = False) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
+class ScaleByRssState(NamedTuple):
+    sum_of_squares: Updates  # s, shaped like the params
+
+
+@by_value
 def scale_by_rss(initial_accumulator_value: ArrayLike = 0.1, eps: ArrayLike = 1e-7
                  ) -> GradientTransformation:
     """AdaGrad scaling (Duchi et al. 2011): s_t = s_{t-1} + g_t^2 (s_0 = initial_accumulator_value);
@@ -198,6 +139,16 @@ def _check_rms(owner: str, decay: ArrayLike, eps: ArrayLike, initial_scale: Arra
     checks.in_range(initial_scale, "initial_scale", owner, 0.0)
 
 
+class ScaleByRmsState(NamedTuple):
+    nu: Updates  # EMA of g^2, shaped like the params
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: t, for the bias correction
+    nu: Updates  # EMA of g^2, shaped like the params
+
+
+@by_value
 def scale_by_rms(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale: ArrayLike = 0.0,
                  eps_in_sqrt: bool = True, bias_correction: bool = False
                  ) -> GradientTransformation:
@@ -227,6 +178,18 @@ def scale_by_rms(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale: A
     return GradientTransformation(init, update)
 
 
+class ScaleByRStdDevState(NamedTuple):
+    mu: Updates  # EMA of g, shaped like the params
+    nu: Updates  # EMA of g^2, shaped like the params
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: t, for the bias correction
+    mu: Updates  # EMA of g, shaped like the params
+    nu: Updates  # EMA of g^2, shaped like the params
+
+
+@by_value
 def scale_by_stddev(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale: ArrayLike = 0.0,
                     eps_in_sqrt: bool = True, bias_correction: bool = False
                     ) -> GradientTransformation:
@@ -259,6 +222,13 @@ def scale_by_stddev(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale
     return GradientTransformation(init, update)
 
 
+class ScaleByAdamState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: t, for the bias correction
+    mu: Updates  # first moment, EMA of g, shaped like the params
+    nu: Updates  # second moment, EMA of g^2, shaped like the params
+
+
+@by_value
 def scale_by_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-8,
                   eps_root: ArrayLike = 0.0, *, nesterov: bool = False) -> GradientTransformation:
     """Adam scaling (Kingma & Ba 2015).
@@ -298,6 +268,12 @@ def scale_by_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1
     return GradientTransformation(init, update)
 
 
+class ScaleByRpropState(NamedTuple):
+    step_sizes: Updates  # step_t, one per weight, shaped like the params
+    prev_updates: Updates  # u of the previous update (the sign test's p_{t-1})
+
+
+@by_value
 def scale_by_rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5,
                    eta_plus: ArrayLike = 1.2, min_step_size: ArrayLike = 1e-6,
                    max_step_size: ArrayLike = 50.0) -> GradientTransformation:
@@ -349,151 +325,10 @@ def scale_by_rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5,
     return GradientTransformation(init, update)
 
 
-def clip(max_delta: ArrayLike) -> GradientTransformation:
-    """Element-wise clipping: u = clip(g, -max_delta, max_delta)."""
-    checks.in_range(max_delta, "max_delta", "clip", 0.0)
-
-    def update(updates, state, params=None):
-        del params
-        return jax.tree.map(lambda g: jnp.clip(g, -_c(max_delta, g), _c(max_delta, g)),
-                            updates), state
-
-    return GradientTransformation(init_empty_state, update)
-
-
-def global_norm(updates: Any) -> jax.Array:
-    """||g|| = sqrt(sum over all leaves of sum g^2), in the widest float dtype of the leaves
-    (0 with a zero gradient at g = 0)."""
-    leaves = jax.tree.leaves(updates)
-    if not leaves:
-        return jnp.zeros([], jnp.float32)
-    dtype = max((jnp.asarray(x).dtype for x in leaves), key=lambda d: jnp.finfo(d).bits)
-    sq = sum(jnp.sum(x * x).astype(dtype) for x in leaves)
-    positive = sq > 0  # sqrt'(0) is infinite: take the gradient at 0 to be 0, not NaN
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, jnp.ones_like(sq))),
-                     jnp.zeros_like(sq))
-
-
-def clip_by_global_norm(max_norm: ArrayLike) -> GradientTransformation:
-    """Rescale when too long (Pascanu et al. 2013): u = g if ||g|| <= max_norm else
-    g / ||g|| * max_norm, with ||g|| the norm over all leaves together.
-
-    Differs from optax on purpose: optax tests ||g|| < max_norm, so ||g|| = max_norm = 0 gives
-    0/0 = NaN; jaxdl keeps g (finite, and the gradient through it too).
-    """
-    checks.in_range(max_norm, "max_norm", "clip_by_global_norm", 0.0)
-
-    def update(updates, state, params=None):
-        del params
-        norm = global_norm(updates)
-        keep = norm <= _c(max_norm, norm)
-        denom = jnp.where(keep, jnp.ones_like(norm), norm)
-
-        def one(g):
-            return jnp.where(keep, g, g / denom.astype(g.dtype) * _c(max_norm, g))
-
-        return jax.tree.map(one, updates), state
-
-    return GradientTransformation(init_empty_state, update)
-
-
-def add_decayed_weights(weight_decay: ScalarOrSchedule = 0.0, mask: Mask | None = None
-                        ) -> GradientTransformation:
-    """Decoupled weight decay (Loshchilov & Hutter 2019): u = g + weight_decay * w.
-
-    Chained before `scale_by_learning_rate`, the step is -lr (g + weight_decay w): L2 decay that
-    bypasses any adaptive scaling (AdamW). `weight_decay` may be a schedule (its count in a
-    `WeightDecaySchedule(count)` state). `mask` (pytree of bools or params -> bools) picks the
-    leaves to decay, e.g. weights but not biases. Needs `params` in `update`.
-    """
-    if not callable(weight_decay):
-        checks.in_range(weight_decay, "weight_decay", "add_decayed_weights", 0.0)
-
-    def init(params):
-        del params
-        return WeightDecaySchedule(_zero_count()) if callable(weight_decay) else EmptyState()
-
-    def update(updates, state, params=None):
-        _needs_params(params, "add_decayed_weights")
-        if callable(weight_decay):
-            wd, new_state = weight_decay(state.count), WeightDecaySchedule(_inc(state.count))
-        else:
-            wd, new_state = weight_decay, state
-        return jax.tree.map(lambda g, p: g + _c(wd, p) * p, updates, params), new_state
-
-    t = GradientTransformation(init, update)
-    return t if mask is None else masked(t, mask)
-
-
-def max_norm(max_value: ArrayLike, axis: int = 0) -> GradientTransformation:
-    """Max-norm constraint (Srebro et al. 2005; with dropout, Srivastava et al. 2014, 5.1).
-
-    Returns u' such that w + u' = (w + u) * min(1, max_value / ||w + u||_unit): every unit's
-    incoming weight vector is renormalized to norm max_value when it is longer, and kept
-    otherwise (up to the rounding of one addition in `apply_updates`). The unit norm is taken
-    over `axis` for a 2-D kernel (Dense w of shape (in, out): axis=0 gives one norm per output
-    unit, a column), over every axis but the last for a Conv HWIO kernel (one per output
-    channel); leaves with fewer than 2 axes (biases, scalars) pass through untouched.
-    Put it last in a chain (after the learning rate); it needs `params` in `update`.
-    """
-    checks.in_range(max_value, "max_value", "max_norm", 0.0, low_open=True)
-    if axis not in (0, 1, -1, -2):
-        raise ValueError(f"max_norm: axis must be 0 or 1 (an axis of a 2-D kernel), got {axis!r}")
-
-    def one(u, p):
-        if p.ndim < 2:
-            return u
-        axes = (axis,) if p.ndim == 2 else tuple(range(p.ndim - 1))
-        w = p + u
-        norm = jnp.sqrt(jnp.sum(w * w, axis=axes, keepdims=True))
-        over = norm > _c(max_value, norm)
-        factor = jnp.where(over, _c(max_value, norm) / jnp.where(over, norm, jnp.ones_like(norm)),
-                           jnp.ones_like(norm))
-        return w * factor - p
-
-    def update(updates, state, params=None):
-        _needs_params(params, "max_norm")
-        return jax.tree.map(one, updates, params), state
-
-    return GradientTransformation(init_empty_state, update)
-
-
-def apply_if_finite(transform: GradientTransformation, max_consecutive_errors: int
-                    ) -> GradientTransformation:
-    """Skip non-finite updates: when any leaf of g holds a NaN or an Inf, u = 0 and the inner state
-    stays unchanged, unless more than `max_consecutive_errors` such updates came in a row (then
-    it gives up and applies them). Counts them as optax's `ApplyIfFiniteState`
-    (notfinite_count, last_finite, total_notfinite, inner_state)."""
-    if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int) \
-            or max_consecutive_errors < 0:
-        raise ValueError(f"apply_if_finite: max_consecutive_errors must be an int >= 0, got "
-                         f"{max_consecutive_errors!r}")
-
-    def init(params):
-        return ApplyIfFiniteState(_zero_count(), jnp.array(True), _zero_count(),
-                                  transform.init(params))
-
-    def update(updates, state, params=None):
-        finite = functools.reduce(
-            jnp.logical_and, [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)],
-            jnp.array(True))
-        notfinite_count = jnp.where(finite, jnp.zeros_like(state.notfinite_count),
-                                    _inc(state.notfinite_count))
-        new_updates, inner = jax.lax.cond(
-            finite | (notfinite_count > max_consecutive_errors),
-            lambda: transform.update(updates, state.inner_state, params),
-            lambda: (jax.tree.map(jnp.zeros_like, updates), state.inner_state))
-        total = jnp.where(finite, state.total_notfinite, _inc(state.total_notfinite))
-        return new_updates, ApplyIfFiniteState(notfinite_count, finite, total, inner)
-
-    return GradientTransformation(init, update)
-
-
 __all__ = [
     "ScaleByScheduleState", "TraceState", "ScaleByRssState", "ScaleByRmsState",
     "ScaleByRmsWithCountState", "ScaleByRStdDevState", "ScaleByRStdDevWithCountState",
-    "ScaleByAdamState", "ScaleByRpropState", "WeightDecaySchedule", "ApplyIfFiniteState",
+    "ScaleByAdamState", "ScaleByRpropState",
     "scale", "scale_by_learning_rate", "trace", "scale_by_rss", "scale_by_rms", "scale_by_stddev",
-    "scale_by_adam", "scale_by_rprop", "clip", "global_norm", "clip_by_global_norm",
-    "add_decayed_weights", "max_norm", "apply_if_finite",
+    "scale_by_adam", "scale_by_rprop",
 ]

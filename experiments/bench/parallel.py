@@ -1,33 +1,28 @@
-"""Data parallel for experiments/bench.py, run in its own process so that the device count can be
+"""Data parallel for the benchmarks, run in its own process so that the device count can be
 forced before JAX starts: `fit(..., mesh=data_mesh())` over every device vs `fit` on one device,
 the MNIST-1D MLP, same key. Prints JSON: devices, samples/s of each, and the largest parameter
 and train-loss differences. `XLA_FLAGS=--xla_force_host_platform_device_count=4` on CPU gives 4
 host devices sharing the same cores: the equality check is real, the throughput is not scaling.
 
-`python experiments/_bench_parallel.py EPOCHS REPS [quick]`
+`python -m experiments.bench.parallel EPOCHS REPS [quick]`
 """
 
 from __future__ import annotations
 
+import json
+import statistics
 import sys
-from pathlib import Path
+import time
 
-HERE = Path(__file__).resolve().parent  # experiments/mnist1d.py must not shadow the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+import jax
+import numpy as np
 
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from _bench_peers import BATCH, HIDDEN, LR, mnist1d_numpy  # noqa: E402
-
-from jaxdl import optim  # noqa: E402
-from jaxdl.losses import softmax_cross_entropy  # noqa: E402
-from jaxdl.nn import Dense, Relu, serial  # noqa: E402
-from jaxdl.parallel import data_mesh  # noqa: E402
-from jaxdl.train import fit  # noqa: E402
+from experiments.bench.peers import BATCH, HIDDEN, LR, mnist1d_numpy
+from jaxdl import optim
+from jaxdl.data_parallel import data_mesh
+from jaxdl.losses import softmax_cross_entropy
+from jaxdl.nn import Dense, Relu, serial
+from jaxdl.train import fit
 
 
 def main(epochs: int, reps: int, quick: bool, model=None, opt=None) -> dict:

@@ -1,9 +1,9 @@
-"""The notes under experiments/bench.py's table: how to read it, and for every measure that is not
+"""The notes under the benchmarks' table: how to read it, and for every measure that is not
 a clear pass, the evidence (HLO instruction counts, FLOP floors, per-kernel costs) behind it."""
 
 from __future__ import annotations
 
-from _bench_util import Row, fmt_s
+from experiments.bench.util import Row, fmt_s
 
 
 def _row(rows: list[Row], short: str) -> Row | None:
@@ -32,8 +32,9 @@ def explain(rows: list[Row], f: dict, quick: bool) -> list[str]:
         "Settings (load_at_start / load_at_end, 1-minute load average).",
     ]
     if quick:
-        notes.append(f"QUICK=1: tiny sizes, random data, {f['reps']} repetitions, XLA without "
-                     "LLVM optimisation: a smoke test, not a measurement.")
+        notes.append(f"Quick mode: tiny sizes, random data, {f['reps']} repetitions (and, from "
+                     "the command line, XLA without backend optimisation): a smoke test, not a "
+                     "measurement.")
     for short, s in f["step"].items():
         floor = s["flops"] / rate
         notes.append(

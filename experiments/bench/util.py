@@ -1,5 +1,5 @@
-"""Timing for experiments/bench.py: paired, interleaved repetitions and their ratio statistics,
-the device's matmul rate and copy bandwidth, FLOP counts, and the results table and figure."""
+"""Timing for the benchmarks: paired, interleaved repetitions and their ratio statistics, the
+device's matmul rate and copy bandwidth, FLOP counts, and the results table and figure."""
 
 from __future__ import annotations
 
@@ -136,9 +136,11 @@ def table(rows: list[Row], columns: list[str]) -> tuple[list[str], list[list[str
 def figure(rows: list[Row], title: str):
     """One line per measure: jaxdl / baseline (log scale) as a dot on a stem from parity (1),
     its IQR as an error bar, its target as a black tick; colour by verdict."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.6))
+    fig = Figure(figsize=(10, 0.42 * len(rows) + 1.6))
+    ax = fig.subplots()
     y = np.arange(len(rows))
     colors = {"pass": "tab:green", "tie": "tab:olive", "miss": "tab:red"}
     ratio = np.array([r.ratio for r in rows])
@@ -160,8 +162,8 @@ def figure(rows: list[Row], title: str):
                   "bandwidth; data parallel: throughput ratio, judged on equal results)",
                   fontsize=9)
     ax.set_title(title, fontsize=10)
-    marks = [plt.Line2D([], [], color=c, marker="o", ls="") for c in colors.values()]
-    marks.append(plt.Line2D([], [], color="k", marker="|", ls="", markersize=14))
+    marks = [Line2D([], [], color=c, marker="o", ls="") for c in colors.values()]
+    marks.append(Line2D([], [], color="k", marker="|", ls="", markersize=14))
     ax.legend(marks, ["pass", "tie (target\nwithin the IQR)", "miss", "target"], fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig

@@ -1,0 +1,109 @@
+"""The one epoch program, used by `fit` (one model) and `vmap_fit` (K models under `vmap`).
+
+`run_epoch(model, loss, optimizer, config, ts, epoch, x, y, vx, vy) -> (ts, logs, info)` is pure:
+it draws the epoch's permutation (`batch_indices`, the last partial batch is DROPPED), scans the
+train step over the batches, gathering `x[idx[s]]` inside the scan so small models are not bound
+by Python dispatch, and computes on device the epoch's means ("train_*"), the validation means
+("val_*", when `config.val_batch`) and the learning rate (when the optimizer state exposes one).
+`info` holds the first non-finite step "bad" (-1 if none), the steps "kept" in the means, the
+"skipped" count (with `skip_nonfinite`) and "finite_state" (params and optimizer state finite).
+
+Fast (`config.safe=False`): only the loss is checked and nothing is guarded, so a non-finite loss
+(`bad >= 0`) or a non-finite gradient under a finite loss (`finite_state` False) tells the
+caller to re-run the epoch with `safe=True`: guarded (the carried state freezes at the last finite
+step) and every gradient checked. The epoch is deterministic, so the re-run sees the same steps.
+
+Randomness: epoch key = `fold_in(ts.key, epoch)`; the permutation and step keys come from it,
+step key = `fold_in(step key, s)`: resuming at epoch e reproduces an uninterrupted run bit for bit.
+
+`epoch_program` is `run_epoch` jitted with the model, loss, optimizer and config static: jit's own
+cache holds one program per distinct (by value, see jaxdl.spec) combination, and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxdl.core import Layer
+from jaxdl.data.batching import batch_indices
+from jaxdl.optim.base import GradientTransformation
+from jaxdl.train.state import Loss, Metric, TrainState, learning_rate_of
+from jaxdl.train.step import Penalty, all_finite, batched_means, make_train_step
+
+
+class EpochConfig(NamedTuple):
+    """What shapes the epoch program besides the model, loss and optimizer (all static)."""
+
+    batch_size: int
+    metrics: tuple[Metric, ...] = ()
+    penalty: Penalty | None = None
+    skip_nonfinite: bool = False  # the optimizer is wrapped in apply_if_finite
+    frozen: tuple[str, ...] = ()  # top-level layer keys whose params and state stay fixed
+    sharding: Any = None  # a NamedSharding for each batch (data parallelism), or None
+    safe: bool = False  # guard the state and check every gradient (the re-run)
+    val_batch: int = 0  # validation batch size; 0: no validation
+
+
+def _where(ok: jax.Array, a: Any, b: Any) -> Any:
+    return jax.tree.map(lambda u, v: jnp.where(ok, u, v), a, b)
+
+
+def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, config: EpochConfig,
+              ts: TrainState, epoch: jax.Array, x: jax.Array, y: jax.Array,
+              vx: jax.Array | None = None, vy: jax.Array | None = None
+              ) -> tuple[TrainState, dict[str, jax.Array], dict[str, jax.Array]]:
+    """One epoch of training, then validation (see the module docstring)."""
+    c = config
+    skip, guard = c.skip_nonfinite, c.safe and not c.skip_nonfinite
+    step = make_train_step(model, loss, optimizer, penalty=c.penalty, metrics=c.metrics,
+                           frozen=c.frozen, check_grads=c.safe or skip)
+    perm_key, step_key = jax.random.split(jax.random.fold_in(ts.key, epoch))
+    idx, _ = batch_indices(perm_key, x.shape[0], c.batch_size, drop_last=True)
+
+    def body(carry, s):
+        ts, bad = carry
+        xb, yb = x[idx[s]], y[idx[s]]
+        if c.sharding is not None:
+            xb = jax.lax.with_sharding_constraint(xb, c.sharding)
+            yb = jax.lax.with_sharding_constraint(yb, c.sharding)
+        new, m = step(ts, xb, yb, key=jax.random.fold_in(step_key, s))
+        if skip:  # the optimizer skipped the update; keep the model state too
+            new = new._replace(state=_where(m["finite"], new.state, ts.state))
+        elif guard:  # freeze at the last finite state
+            ok = (bad < 0) & m["finite"]
+            new = _where(ok, new, ts)
+            bad = jnp.where((bad < 0) & ~m["finite"], s, bad)
+        return (new, bad), m
+
+    steps = jnp.arange(idx.shape[0], dtype=jnp.int32)
+    (ts, bad), ms = jax.lax.scan(body, (ts, jnp.array(-1, jnp.int32)), steps)
+    finite = ms.pop("finite")
+    if not (guard or skip):  # skipped steps are not "bad": they are counted below
+        bad = jnp.where(jnp.any(~finite), jnp.argmax(~finite).astype(jnp.int32), bad)
+    # the means over the kept steps: the finite ones with skip, else those before `bad` (0 when
+    # none is kept: no NaN is made here, so `jax.debug_nans` stops at the op that made one)
+    keep = finite if skip else (bad < 0) | (steps < bad)
+    kept = jnp.sum(keep.astype(jnp.int32))
+    per_step = {k: jnp.mean(v.astype(jnp.float32).reshape(steps.shape[0], -1), axis=1)
+                for k, v in ms.items()}
+    logs = {f"train_{k}": jnp.sum(jnp.where(keep, v, 0.0)) / jnp.maximum(kept, 1).astype(
+        jnp.float32) for k, v in per_step.items()}
+    if c.val_batch:
+        val = batched_means(model, loss, c.metrics, c.val_batch, ts.params, ts.state, vx, vy)
+        logs.update({f"val_{k}": v for k, v in val.items()})
+    lr = learning_rate_of(ts.opt_state)
+    if lr is not None:
+        logs["learning_rate"] = lr
+    skipped = jnp.sum((~finite).astype(jnp.int32)) if skip else jnp.zeros((), jnp.int32)
+    float_leaves = [v for v in jax.tree.leaves((ts.params, ts.opt_state))
+                    if jnp.issubdtype(v.dtype, jnp.inexact)]
+    info = {"bad": bad, "kept": kept, "skipped": skipped, "finite_state": all_finite(float_leaves)}
+    return ts, logs, info
+
+
+epoch_program = jax.jit(run_epoch, static_argnums=(0, 1, 2, 3))
+
+__all__ = ["EpochConfig", "run_epoch", "epoch_program"]
