@@ -38,16 +38,17 @@ class Spec(NamedTuple):
     constructor: str
     arguments: tuple[tuple[str, Any], ...]
     key: tuple
+    digest: int = 0  # hash((constructor, key)), computed once: jit hashes on every call
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Spec) and (self.constructor, self.key) == (
-            other.constructor, other.key)
+        return isinstance(other, Spec) and self.digest == other.digest and (
+            self.constructor, self.key) == (other.constructor, other.key)
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __hash__(self) -> int:
-        return hash((self.constructor, self.key))
+        return self.digest
 
     def __repr__(self) -> str:
         short = self.constructor.rsplit(".", 1)[-1]
@@ -88,7 +89,8 @@ def spec_of(constructor: Callable[..., Any], *args: Any, **kwargs: Any) -> Spec 
         key = tuple((name, _freeze(value)) for name, value in bound.arguments.items())
     except TypeError:
         return None
-    return Spec(f"{constructor.__module__}.{constructor.__qualname__}", arguments, key)
+    name = f"{constructor.__module__}.{constructor.__qualname__}"
+    return Spec(name, arguments, key, hash((name, key)))
 
 
 class ByValue:

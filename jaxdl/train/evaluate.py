@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdl import checks
 from jaxdl.core import Layer, Params, State
@@ -42,7 +43,8 @@ _predict_program = jax.jit(_outputs, static_argnums=0)
 
 def predict(model: Layer, train_state: TrainState, x: Any) -> jax.Array:
     """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape)."""
-    return _predict_program(model, train_state.params, train_state.state, jnp.asarray(x))
+    x = x if isinstance(x, (np.ndarray, jax.Array)) else np.asarray(x)  # jit takes both as is
+    return _predict_program(model, train_state.params, train_state.state, x)
 
 
 __all__ = ["evaluate", "predict"]
