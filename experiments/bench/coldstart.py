@@ -18,43 +18,42 @@ def hand_run(data, epochs: int, batch: int, lr: float, hidden: int) -> Callable[
     """The MNIST-1D MLP run written by hand in JAX + optax: one jitted lax.scan per epoch that
     records what fit's History records (train loss and accuracy, val loss and accuracy)."""
     xtr, ytr, xte, yte = data
+    xd, yd, vxd, vyd = (jnp.asarray(a) for a in data)
+    steps = len(xtr) // batch
+    tx = optax.adam(lr)
+
+    def xent(z, y):
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
+
+    def apply(ps, x):
+        for i, p in enumerate(ps):
+            x = x @ p["w"] + p["b"]
+            x = jax.nn.relu(x) if i < len(ps) - 1 else x
+        return x
+
+    def body(c, idx):
+        params, s = c
+        (loss, z), g = jax.value_and_grad(
+            lambda p: (lambda z: (xent(z, yd[idx]), z))(apply(p, xd[idx])), has_aux=True)(
+            params)
+        u, s = tx.update(g, s, params)
+        return (optax.apply_updates(params, u), s), (loss, jnp.mean(
+            jnp.argmax(z, -1) == yd[idx]))
+
+    @jax.jit
+    def epoch(c, e):
+        rows = jax.random.permutation(jax.random.fold_in(jax.random.key(1), e), len(xtr))
+        c, (loss, acc) = jax.lax.scan(body, c, rows[:steps * batch].reshape(steps, batch))
+        z = apply(c[0], vxd)
+        return c, {"train_loss": jnp.mean(loss), "train_accuracy": jnp.mean(acc),
+                   "val_loss": xent(z, vyd),
+                   "val_accuracy": jnp.mean(jnp.argmax(z, -1) == vyd)}
 
     def run():
-        xd, yd, vxd, vyd = (jnp.asarray(a) for a in data)
-        steps = len(xtr) // batch
-        tx = optax.adam(lr)
-
-        def xent(z, y):
-            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
-
-        def apply(ps, x):
-            for i, p in enumerate(ps):
-                x = x @ p["w"] + p["b"]
-                x = jax.nn.relu(x) if i < len(ps) - 1 else x
-            return x
-
         sizes = [xtr.shape[1], hidden, hidden, 10]
         keys = jax.random.split(jax.random.key(0), 3)
         p0 = [{"w": jax.random.normal(k, (a, b), jnp.float32) / np.sqrt(a),
                "b": jnp.zeros((b,), jnp.float32)} for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
-
-        def body(c, idx):
-            params, s = c
-            (loss, z), g = jax.value_and_grad(
-                lambda p: (lambda z: (xent(z, yd[idx]), z))(apply(p, xd[idx])), has_aux=True)(
-                params)
-            u, s = tx.update(g, s, params)
-            return (optax.apply_updates(params, u), s), (loss, jnp.mean(
-                jnp.argmax(z, -1) == yd[idx]))
-
-        @jax.jit
-        def epoch(c, e):
-            rows = jax.random.permutation(jax.random.fold_in(jax.random.key(1), e), len(xtr))
-            c, (loss, acc) = jax.lax.scan(body, c, rows[:steps * batch].reshape(steps, batch))
-            z = apply(c[0], vxd)
-            return c, {"train_loss": jnp.mean(loss), "train_accuracy": jnp.mean(acc),
-                       "val_loss": xent(z, vyd), "val_accuracy": jnp.mean(jnp.argmax(z, -1) == vyd)}
-
         c, logs = (p0, tx.init(p0)), []
         for e in range(epochs):
             c, out = epoch(c, np.int32(e))
