@@ -32,13 +32,14 @@ _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 
 class Spec(NamedTuple):
     """The call that built an object: `constructor` ("jaxdl.nn.dense.Dense"), its bound
-    `arguments` as passed ((name, value), ...), and `key`: every argument, defaults filled in,
-    in the hashable type-and-value form that `==` and `hash` compare."""
+    `arguments` as passed ((name, value), ...; a `*args` parameter is named "*args"), `key`:
+    every argument, defaults filled in, in the hashable type-and-value form that `==` and `hash`
+    compare, and `digest`, the hash of (constructor, key)."""
 
     constructor: str
     arguments: tuple[tuple[str, Any], ...]
     key: tuple
-    digest: int = 0  # hash((constructor, key)), computed once: jit hashes on every call
+    digest: int  # computed once: jit hashes its static arguments on every call
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Spec) and self.digest == other.digest and (
@@ -62,7 +63,7 @@ def _text(value: Any) -> str:
 
 
 def _show(name: str, value: Any) -> str:
-    if isinstance(value, tuple) and name in ("layers", "transforms"):  # *varargs
+    if name.startswith("*"):
         return ", ".join(_text(v) for v in value)
     return f"{name}={_text(value)}"
 
@@ -82,8 +83,10 @@ def _freeze(value: Any) -> Any:
 def spec_of(constructor: Callable[..., Any], *args: Any, **kwargs: Any) -> Spec | None:
     """The `Spec` of the call `constructor(*args, **kwargs)`, or None when an argument cannot be
     hashed (an array, a tracer)."""
-    bound = inspect.signature(constructor).bind(*args, **kwargs)
-    arguments = tuple(bound.arguments.items())
+    signature = inspect.signature(constructor)
+    bound = signature.bind(*args, **kwargs)
+    star = {n for n, p in signature.parameters.items() if p.kind is p.VAR_POSITIONAL}
+    arguments = tuple((f"*{n}" if n in star else n, v) for n, v in bound.arguments.items())
     bound.apply_defaults()
     try:
         key = tuple((name, _freeze(value)) for name, value in bound.arguments.items())

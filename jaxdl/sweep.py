@@ -23,7 +23,7 @@ from jaxdl.checks import is_concrete
 from jaxdl.core import Layer
 from jaxdl.losses import accuracy
 from jaxdl.optim.base import GradientTransformation
-from jaxdl.train.epoch import EpochConfig, run_epoch
+from jaxdl.train.epoch import EpochConfig, dispatched, run_epoch
 from jaxdl.train.evaluate import evaluate
 from jaxdl.train.inputs import check_inputs
 from jaxdl.train.state import History, Loss, Metric, TrainState, metric_name, new_state
@@ -143,15 +143,8 @@ def vmap_fit(
                               ts, hp, mhp, php, e, *data)
 
     logs: dict[str, list] = {}
-    pending, t0 = None, time.perf_counter()
-    for e in range(epochs):
-        new, out, info = pending or run(False, ts, np.int32(e))
-        pending = run(False, new, np.int32(e + 1)) if e + 1 < epochs else None
-        out, info = jax.device_get((out, info))
-        if np.any(info["bad"] >= 0) or not np.all(info["finite_state"]):
-            pending = None  # re-run guarded, every gradient checked
-            new, out, info = jax.device_get(run(True, ts, np.int32(e)))
-        ts = new
+    t0 = time.perf_counter()
+    for _, ts, out, info in dispatched(run, ts, 0, epochs, ahead=True, check=True):
         out = {n: np.where(info["kept"] > 0, v, np.nan) if n.startswith("train_")
                else np.asarray(v) for n, v in out.items()}  # no step kept: NaN means
         out["nonfinite_step"] = np.asarray(info["bad"])

@@ -183,3 +183,24 @@ def test_init_takes_a_train_state_to_resume_or_a_params_pair_to_fine_tune():
     tuned, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64,
                    key=jax.random.key(5), init=(half.params, half.state), progress=False)
     assert int(tuned.step) == len(X_TRAIN) // 64  # a fresh optimizer state: counted from 0
+
+
+def test_callbacks_close_is_called_however_the_run_ends():
+    class Watch:
+        closed = 0
+
+        def __call__(self, epoch, ts, logs):
+            if epoch == 1:
+                raise KeyboardInterrupt  # the user stops the run
+            return False
+
+        def close(self):
+            Watch.closed += 1
+
+    data = (X_TRAIN[:128], Y_TRAIN[:128])
+    fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64, key=jax.random.key(0),
+        callbacks=[Watch()], progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(MLP, softmax_cross_entropy, ADAM, data, epochs=3, batch_size=64,
+            key=jax.random.key(0), callbacks=[Watch()], progress=False)
+    assert Watch.closed == 2

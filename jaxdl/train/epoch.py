@@ -22,10 +22,11 @@ cache holds one program per distinct (by value, see jaxdl.spec) combination, and
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdl.core import Layer
 from jaxdl.data.batching import batch_indices
@@ -106,4 +107,30 @@ def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
 
 epoch_program = jax.jit(run_epoch, static_argnums=(0, 1, 2, 3))
 
-__all__ = ["EpochConfig", "run_epoch", "epoch_program"]
+Dispatch = Callable[[bool, Any, np.int32], tuple[Any, dict, dict]]  # (safe, ts, epoch) -> outputs
+
+
+def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, check: bool
+               ) -> Iterator[tuple[int, Any, dict, dict]]:
+    """Yield (epoch, ts, logs, info), logs and info on the host, for epochs first .. last - 1.
+
+    `run(safe, ts, e)` dispatches epoch e (one model, or K under vmap). With `ahead`, epoch e + 1
+    is dispatched on the unchecked state before epoch e is read back, so host work overlaps
+    device work. With `check`, an epoch in which any loss went non-finite (`info["bad"] >= 0`)
+    or any state did (`info["finite_state"]` False) is re-run with `safe=True` (guarded, every
+    gradient checked; the epoch is deterministic, so it sees the same steps).
+    """
+    pending = None
+    for epoch in range(first, last):
+        e = np.int32(epoch)  # a NumPy scalar: no eager op per epoch
+        new, logs, info = pending or run(False, ts, e)
+        pending = run(False, new, e + 1) if ahead and epoch + 1 < last else None
+        logs, info = jax.device_get((logs, info))
+        if check and (np.any(info["bad"] >= 0) or not np.all(info["finite_state"])):
+            pending = None
+            new, logs, info = jax.device_get(run(True, ts, e))
+        ts = new
+        yield epoch, ts, logs, info
+
+
+__all__ = ["EpochConfig", "run_epoch", "epoch_program", "dispatched"]

@@ -23,7 +23,7 @@ from jaxdl.core import Layer, Params, State
 from jaxdl.losses import accuracy
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.callbacks import Callback, EarlyStopping, ProgressBar
-from jaxdl.train.epoch import EpochConfig, epoch_program
+from jaxdl.train.epoch import EpochConfig, dispatched, epoch_program
 from jaxdl.train.inputs import check_inputs
 from jaxdl.train.state import (
     History, Loss, Metric, NonFiniteError, TrainState, init_state, metric_name,
@@ -67,26 +67,17 @@ def _start(model, optimizer, x, key, init, frozen, skip) -> tuple[TrainState, An
 
 def _epochs(run, ts: TrainState, steps: int, epochs: int, ahead: bool, skip: bool
             ) -> Iterator[tuple[int, TrainState, dict[str, float], int]]:
-    """Yield (epoch, state, logs, skipped) for each epoch from the one `ts.step` is in;
-    `run(safe, ts, e)` dispatches epoch e, `steps` is the number of steps per epoch."""
-    pending = None
-    for epoch in range(int(ts.step) // steps, epochs):
-        e = np.int32(epoch)  # a NumPy scalar: no eager op per epoch
-        new, logs, info = pending or run(skip, ts, e)
-        pending = run(skip, new, e + 1) if ahead and epoch + 1 < epochs else None
-        logs, info = jax.device_get((logs, info))
-        if not skip and (info["bad"] >= 0 or not info["finite_state"]):
-            pending = None  # re-run the epoch guarded, every gradient checked
-            new, logs, info = jax.device_get(run(True, ts, e))
-        if info["bad"] >= 0:
+    """Yield (epoch, state, logs, skipped) for each epoch from the one `ts.step` is in; raise
+    NonFiniteError at the first non-finite step (unless `skip`)."""
+    for epoch, ts, logs, info in dispatched(run, ts, int(ts.step) // steps, epochs, ahead=ahead,
+                                            check=not skip):
+        if info["bad"] >= 0:  # ts is the guarded re-run's: the last finite state
             raise NonFiniteError(
                 f"fit: non-finite loss or gradient at epoch {epoch}, step {info['bad']} (global "
                 f"step {epoch * steps + info['bad']}); .train_state holds the last finite "
                 "state. Lower the learning rate, clip gradients, check the data, or pass "
-                "skip_nonfinite=True.", new, epoch,
-                int(info["bad"]))
+                "skip_nonfinite=True.", ts, epoch, int(info["bad"]))
         nan = not info["kept"]  # every step skipped: the train means are NaN, not 0
-        ts = new
         yield epoch, ts, {k: float("nan") if nan and k.startswith("train_") else float(v)
                           for k, v in logs.items()}, int(info["skipped"])
 
@@ -166,7 +157,8 @@ def fit(
             if any([bool(cb(epoch, ts, logs)) for cb in watchers]):  # every one sees each epoch
                 break
     finally:
-        bar.close()
+        for cb in watchers:
+            getattr(cb, "close", lambda: None)()
     for cb in watchers:
         ts = getattr(cb, "on_train_end", lambda s: None)(ts) or ts
     history.values = {k: np.asarray(v) for k, v in values.items()}
