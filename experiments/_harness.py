@@ -92,6 +92,21 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def cell(value: Any) -> str:
+    """A value as the text of one Markdown table cell: `fmt`, with every `|` escaped (GFM would
+    take it for a column break, even inside backticks) and line breaks turned into spaces."""
+    return fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def row(cells: Any) -> str:
+    """One Markdown table row of escaped cells."""
+    return "| " + " | ".join(cell(c) for c in cells) + " |"
+
+
+QUICK_BANNER = ("> **QUICK run: settings shrunk for a smoke test; these verdicts mean nothing.** "
+                "Run without QUICK for the real measurements.")
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe copy: NumPy/JAX scalars and arrays to Python numbers and lists."""
     if isinstance(value, dict):
@@ -152,9 +167,9 @@ class Experiment:
         return self._record(claim, word, evidence)
 
     def table(self, title: str, headers: list[str], rows: list[list[Any]], note: str = "") -> str:
-        lines = [f"### {title}", "", "| " + " | ".join(headers) + " |",
-                 "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+        """A Markdown table; every cell goes through `cell` (numbers formatted, pipes escaped)."""
+        lines = [f"### {title}", "", row(headers), "|" + "---|" * len(headers)]
+        lines += [row(r) for r in rows]
         if note:
             lines += ["", note]
         text = "\n".join(lines)
@@ -167,9 +182,9 @@ class Experiment:
     def figure(self, fig: Any, filename: str, caption: str = "") -> Path:
         """Save a `matplotlib.figure.Figure` (see jaxdl.plot; no pyplot, no global state)."""
         path = self.dir / filename
-        if self.quick:  # a test only needs the file: skip the layout passes, draw at a low dpi
+        if self.quick:  # a smoke test: skip the layout passes, but stay readable (72 dpi)
             fig.set_layout_engine("none")
-            fig.savefig(path, dpi=30)
+            fig.savefig(path, dpi=72)
         else:
             fig.savefig(path, dpi=110, bbox_inches="tight")
         self.figures.append(filename)
@@ -181,18 +196,21 @@ class Experiment:
         seconds = time.perf_counter() - self.t0
         self.metrics["seconds"] = seconds
         self.metrics["verdicts"] = self.verdicts
-        lines = [f"## {self.name}: {self.title}", "", f"Source: {self.source}", "",
-                 "Settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()), "",
-                 "| claim | verdict | evidence |", "|---|---|---|"]
-        lines += [f"| {v['claim']} | **{v['verdict']}** | {v['evidence']} |" for v in self.verdicts]
+        lines = [f"## {self.name}: {self.title}", ""] + ([QUICK_BANNER, ""] if self.quick else [])
+        lines += [f"Source: {self.source}", "",
+                  "Settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()), "",
+                  "| claim | verdict | evidence |", "|---|---|---|"]
+        lines += [row([v["claim"], f"**{v['verdict']}**", v["evidence"]]) for v in self.verdicts]
         lines += [""] + [b + "\n" for b in self.blocks]
         lines.append(f"_Ran in {seconds:.1f} s._")
         (self.dir / "table.md").write_text("\n".join(lines) + "\n")
         (self.dir / "metrics.json").write_text(
             json.dumps(_plain({"settings": self.settings, **self.metrics}), indent=2) + "\n")
-        print(f"[{self.name}] {self.title} ({seconds:.1f} s) -> {self.dir}/")
+        mark = " [QUICK: smoke test, verdicts mean nothing]" if self.quick else ""
+        print(f"[{self.name}] {self.title} ({seconds:.1f} s){mark} -> {self.dir}/")
         for v in self.verdicts:
-            print(f"  - {v['claim']}: {v['verdict'].upper()} ({v['evidence']})")
+            print(f"  - {v['claim']}: {('quick ' if self.quick else '') + v['verdict'].upper()} "
+                  f"({v['evidence']})")
         sys.stdout.flush()
         return self
 

@@ -206,15 +206,16 @@ def training(ex: Experiment) -> None:
         sec_ratio = re["median_seconds"] / th["median_seconds"]
         ex.metrics["relu_over_tanh_epochs"], ex.metrics["relu_over_tanh_seconds"] = ratio, sec_ratio
         dead_one = int(np.sum(runs["ReLU"]["dead"] >= 1))
-        in_range = 0.60 <= ratio <= 0.90  # measured on the seeds that reach 100%
-        ex.verdict_cases("ReLU reaches full accuracy in about 75% of tanh's time (002), tolerance "
-                         "0.60-0.90",
-                         {str(i): in_range and f > 0 for i, f in enumerate(re["epochs_to_100"])},
-                         f"ReLU/tanh median epochs = {re['median_epochs']:g}/"
-                         f"{th['median_epochs']:g} = {ratio:.2f} (seconds ratio {sec_ratio:.2f}); "
-                         f"ReLU reached 100% in {re['reached']}/{SEEDS} seeds; {dead_one} ReLU "
-                         "seed(s) end with a dead bottleneck unit (0 on every example)",
-                         subject="the ReLU seed")
+        # the medians are over the seeds that reach 100%: they judge only when most do
+        in_range = 0.60 <= ratio <= 0.90
+        most = 2 * min(re["reached"], th["reached"]) > SEEDS
+        ex.verdict("ReLU reaches full accuracy in about 75% of tanh's time (002): median epochs "
+                   "ratio in 0.60-0.90, both reaching 100% in most seeds", in_range and most,
+                   f"ReLU/tanh median epochs = {re['median_epochs']:g}/"
+                   f"{th['median_epochs']:g} = {ratio:.2f} (seconds ratio {sec_ratio:.2f}); "
+                   f"100% reached by ReLU in {re['reached']}/{SEEDS} seeds, tanh in "
+                   f"{th['reached']}/{SEEDS}; {dead_one} ReLU seed(s) end with a dead "
+                   "bottleneck unit (0 on every example)")
         others = [a for a in summary if a != "sigmoid"]
         most = all(np.median(sg["plateau_epochs"]) > np.median(summary[a]["plateau_epochs"])
                    for a in others)

@@ -59,9 +59,18 @@ def test_batch_size_must_be_an_int(key):
         batch_indices(key, 10, 2.5)
 
 
-def test_check_xy_accepts_good_data():
-    check_xy(np.ones((4, 3), np.float32), np.array([0, 1, 2, 1]), "fit", classes=3)
-    check_xy(np.ones((4, 3)), np.eye(3)[[0, 1, 2, 1]], "fit", classes=3)
+def test_check_xy_accepts_good_data_at_the_edges_and_rejects_one_step_past_them():
+    """Labels 0 and classes - 1, and one-hot rows, are accepted; the same data with one label at
+    `classes`, or one value made inf, is not."""
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 2, 1])
+    assert check_xy(x, y, "fit", classes=3) is None
+    assert check_xy(x.astype(np.float64), np.eye(3)[y], "fit", classes=3) is None
+    assert check_xy(x, y.astype(np.float32), "fit") is None  # regression targets: no classes
+    with pytest.raises(ValueError, match="labels"):
+        check_xy(x, np.array([0, 1, 3, 1]), "fit", classes=3)
+    x[1, 1] = np.inf
+    with pytest.raises(ValueError, match="finite"):
+        check_xy(x, y, "fit", classes=3)
 
 
 def test_check_xy_errors_name_owner_array_and_values():

@@ -1,13 +1,20 @@
 """Every experiment runs end to end in quick mode, in this process (under conftest's strict JAX),
-and writes its three outputs; REPORT.md collects them."""
+and writes its three outputs, marked QUICK, with tables that parse (markdown-it-py, GFM tables);
+REPORT.md collects them. A verdict follows its measurement: a false one reads "does not hold"
+(the harness, and an experiment whose measured function is made wrong), and no verdict call in
+experiments/ passes a constant."""
 
+import ast
 import importlib
 import importlib.util
+import inspect
 import json
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
+from _markdown import problems
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.py")
@@ -41,11 +48,25 @@ def test_experiment_runs_in_quick_mode_and_writes_figures_table_metrics(name, tm
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["settings"]["quick"] is True
     assert metrics["verdicts"], "an experiment must judge at least one claim"
-    for v in metrics["verdicts"]:
-        assert (v["verdict"] in ("holds", "does not hold")
-                or v["verdict"].startswith("holds only when"))
-    assert list(out.glob("*.png")), "an experiment must draw at least one figure"
-    assert f"[{name}]" in capsys.readouterr().out
+    table = (out / "table.md").read_text()
+    harness = importlib.import_module("_harness")
+    assert harness.QUICK_BANNER in table.split("Source:")[0], "a QUICK table says so at its top"
+    for v in metrics["verdicts"]:  # each verdict of metrics.json is the one table.md shows
+        assert f"| **{v['verdict']}** |" in table, v
+    figures = list(out.glob("*.png"))
+    assert figures, "an experiment must draw at least one figure"
+    for f in figures:  # readable: at least 72 dpi (matplotlib writes it into the PNG)
+        from PIL import Image
+
+        with Image.open(f) as im:
+            assert round(im.info["dpi"][0]) >= 72 and min(im.size) >= 150, (f.name, im.size)
+    assert problems(out / "table.md") == []
+    report = load("report", monkeypatch, tmp_path)
+    assert report.main() == 0
+    assert harness.QUICK_BANNER in (tmp_path / "REPORT.md").read_text()
+    assert problems(tmp_path / "REPORT.md") == []
+    printed = capsys.readouterr().out
+    assert f"[{name}]" in printed and "QUICK" in printed
 
 
 def test_importing_an_experiment_runs_nothing(tmp_path, monkeypatch):
@@ -64,6 +85,72 @@ def test_report_collects_every_table(tmp_path, monkeypatch, capsys):
     assert "](perceptron/fig.png)" in report and "](backprop/fig.png)" in report
     assert "| [backprop](#backprop) | 1 | 1 | 0 | 0 |" in report
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_false_measurement_reads_does_not_hold(monkeypatch, tmp_path):
+    """The harness: `verdict` takes no condition, and only the measurement decides."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    monkeypatch.setenv("JAXDL_RESULTS", str(tmp_path))
+    import _harness as h
+
+    ex = h.Experiment("t", "t", "t", quick=False)
+    assert list(inspect.signature(ex.verdict).parameters) == ["claim", "holds", "evidence"]
+    assert ex.verdict("c", np.float32(0.3) < 0.2, "e") == "does not hold"
+    assert ex.verdict("c", np.bool_(True), "e") == "holds"
+    assert ex.verdict_cases("c", {"a": False, "b": np.False_}, "e", subject="x") == "does not hold"
+    assert ex.verdict_cases("c", {}, "e", subject="x") == "does not hold"  # nothing measured
+    ex.finish()
+    assert "| c | **does not hold** | e |" in (tmp_path / "t" / "table.md").read_text()
+    assert h.QUICK_BANNER not in (tmp_path / "t" / "table.md").read_text()
+
+
+def test_backprop_verdicts_follow_a_wrong_sigmoid(monkeypatch, tmp_path):
+    """An experiment cannot force its verdict: with the sigmoid made wrong by 1e-3, only the
+    printed number computed before any sigmoid (net_h1) still agrees, and the hand-written
+    BP1-BP4 no longer match autodiff ("does not hold")."""
+    module = load("backprop", monkeypatch, tmp_path)
+    wrong = lambda z: jax.nn.sigmoid(z) * (1 + 1e-3)  # noqa: E731
+    monkeypatch.setattr(module, "sigmoid", wrong)
+    monkeypatch.setattr(module, "sigmoid_grad", lambda z: wrong(z) * (1 - wrong(z)))
+    with importlib.import_module("_harness").quick_settings():
+        ex = module.main(quick=True)
+    words = {v["claim"]: v["verdict"] for v in ex.verdicts}
+    forward = next(c for c in words if c.startswith("The printed forward pass"))
+    backward = next(c for c in words if c.startswith("The four backprop equations"))
+    assert words[forward] == "holds only when the printed number is net_h1 = 0.3775", words
+    assert words[backward] == "does not hold", words
+
+
+def test_no_verdict_in_experiments_is_a_constant():
+    """Every `verdict(claim, holds, ...)` and `verdict_cases(claim, cases, ...)` call passes an
+    expression, not a literal; and a cases dict is not made of literals."""
+    calls = 0
+    for path in sorted((ROOT / "experiments").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("verdict", "verdict_cases")):
+                continue
+            calls += 1
+            judged = node.args[1] if len(node.args) > 1 else None
+            assert judged is not None, f"{path.name}:{node.lineno}: no measurement passed"
+            values = judged.values if isinstance(judged, ast.Dict) else [judged]
+            assert not all(isinstance(v, ast.Constant) for v in values), (
+                f"{path.name}:{node.lineno}: a verdict from a constant")
+            assert not any(k.arg == "condition" for k in node.keywords), path.name
+    assert calls > 90
+
+
+def test_harness_escapes_table_cells(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    monkeypatch.setenv("JAXDL_RESULTS", str(tmp_path))
+    import _harness as h
+
+    assert h.cell("max |diff|") == "max \\|diff\\|" and h.cell("a\nb") == "a b"
+    ex = h.Experiment("t", "t", "t", quick=True)
+    ex.verdict("|lr - 0.01| < 1e-3", True, "max |diff| = 0")
+    ex.table("T", ["x", "|x|"], [[-1.5, 1.5], ["a | b", 2]])
+    ex.finish()
+    assert problems(tmp_path / "t" / "table.md") == []
 
 
 def test_harness_sem_and_partial_verdict_wording(monkeypatch, tmp_path):

@@ -140,11 +140,21 @@ def test_float64_gradients_match_finite_differences(name, x64):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_eval_leaves_state_unchanged_and_is_deterministic(name):
-    layer, params, state, _, x, _ = _setup(name)
-    y1, s1 = layer.apply(params, state, x, train=False)
-    y2, _ = layer.apply(params, state, x, train=False)
+    """Eval mode ignores the key (two keys, one output), leaves the state as it was, and treats
+    each example on its own: an example gives the same output alone as in a batch (batch
+    statistics, or a random draw shared across the batch, would break it). For a random layer,
+    train mode with a key does differ from eval mode."""
+    layer, params, state, _, x, random = _setup(name)
+    y1, s1 = layer.apply(params, state, x, key=jax.random.key(7), train=False)
+    y2, _ = layer.apply(params, state, x, key=jax.random.key(8), train=False)
     np.testing.assert_array_equal(y1, y2)
     jax.tree.map(np.testing.assert_array_equal, s1, state)
+    for i in range(BATCH):
+        yi, _ = layer.apply(params, state, x[i:i + 1], train=False)
+        np.testing.assert_allclose(yi[0], y1[i], rtol=1e-5, atol=1e-6)
+    if random:
+        yt, _ = layer.apply(params, state, x, key=jax.random.key(7), train=True)
+        assert not np.allclose(yt, y1)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if REGISTRY[n][2]])
