@@ -6,12 +6,14 @@ PY     := $(VENV)/bin/python
 # the benchmarks are the package experiments/bench/
 EXPERIMENTS := $(filter-out _% report,$(basename $(notdir $(wildcard experiments/*.py))))
 
-.PHONY: help test test-fast experiments bench lint clean $(EXPERIMENTS)
+.PHONY: help test test-fast experiments report-snapshot docs bench lint clean $(EXPERIMENTS)
 
 help:
 	@echo "make test          create .venv if missing, install .[test], run the test suite"
 	@echo "make experiments   create .venv if missing, install jaxdl, run every experiment + REPORT.md"
 	@echo "make NAME          run one experiment: $(EXPERIMENTS)"
+	@echo "make docs          build the documentation site into site/ (mkdocs build --strict)"
+	@echo "make report-snapshot  full experiments, then their report as docs/report/ (committed)"
 	@echo "make bench         benchmarks against JAX+optax, Flax, Equinox, Haiku (installs .[bench])"
 	@echo "QUICK=1 make ...   a smoke test of any experiment or the benchmarks (numbers mean nothing)"
 
@@ -23,6 +25,10 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.test: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.docs: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[docs]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.base
@@ -42,8 +48,14 @@ experiments: $(VENV)/.base
 	@set -e; for e in $(EXPERIMENTS); do echo "== $$e"; $(PY) experiments/$$e.py; done
 	@if [ -f experiments/report.py ]; then $(PY) experiments/report.py; fi
 
+report-snapshot: experiments
+	$(PY) experiments/report.py --snapshot docs/report
+
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: $(VENV)/.bench
 	$(PY) -m experiments.bench
 
 clean:
-	rm -rf results .pytest_cache
+	rm -rf results site .pytest_cache

@@ -182,11 +182,9 @@ class Experiment:
     def figure(self, fig: Any, filename: str, caption: str = "") -> Path:
         """Save a `matplotlib.figure.Figure` (see jaxdl.plot; no pyplot, no global state)."""
         path = self.dir / filename
-        if self.quick:  # a smoke test: skip the layout passes, but stay readable (72 dpi)
-            fig.set_layout_engine("none")
-            fig.savefig(path, dpi=72)
-        else:
-            fig.savefig(path, dpi=110, bbox_inches="tight")
+        # a quick run draws the same figure at 72 dpi (readable; about 0.1 s more per figure
+        # than skipping the layout, which clipped the axis labels)
+        fig.savefig(path, dpi=72 if self.quick else 110, bbox_inches="tight")
         self.figures.append(filename)
         self.blocks.append(f"![{caption or filename}]({filename})"
                            + (f"\n\n*{caption}*" if caption else ""))

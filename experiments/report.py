@@ -111,6 +111,29 @@ def main(snapshot: Path | None = None) -> int:
     return 0
 
 
+PNG_LIMIT = 200_000  # bytes per figure in the committed snapshot
+
+
+def shrink(src: Path, dst: Path, limit: int = PNG_LIMIT) -> None:
+    """Copy a PNG, re-encoded with a 256-colour palette when it is over `limit` bytes (plots have
+    few colours: it looks the same), then scaled down until it fits."""
+    from PIL import Image
+
+    if src.stat().st_size <= limit:
+        shutil.copy2(src, dst)
+        return
+    with Image.open(src) as im:
+        image = im.convert("RGB")
+    scale = 1.0
+    while True:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        small = image if scale == 1.0 else image.resize(size, Image.LANCZOS)
+        small.quantize(256, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
+        if dst.stat().st_size <= limit:
+            return
+        scale *= 0.85 * (limit / dst.stat().st_size) ** 0.5
+
+
 def write_snapshot(results: Path, names: list[str], quick: list[str], dest: Path) -> None:
     """The report as docs pages: index.md (stamp and summary), NAME.md, NAME/*.png."""
     if dest.exists():
@@ -135,7 +158,7 @@ def write_snapshot(results: Path, names: list[str], quick: list[str], dest: Path
         if figures:
             (dest / name).mkdir()
         for fig in figures:
-            shutil.copy2(fig, dest / name / fig.name)
+            shrink(fig, dest / name / fig.name)
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     print(f"wrote the report pages to {dest}/ ({size / 1e6:.2f} MB)")
 

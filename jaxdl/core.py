@@ -200,5 +200,5 @@ def count_params(params: Params) -> int:
 
 __all__ = [
     "Layer", "InitFn", "ApplyFn", "Params", "State", "Shape",
-    "serial", "parallel", "residual", "count_params", "checks",
+    "serial", "parallel", "residual", "count_params",
 ]

@@ -8,13 +8,10 @@ the gradients (and of the batch-norm means and variances: `apply` sees the whole
 under jit, so the statistics are global, exactly as on one device). The result equals a
 single-device run up to the order of floating-point sums (the tests check 1e-5).
 
-Multi-host: call `jax.distributed.initialize()` (coordinator address, process count and id from
-the cluster environment, e.g. SLURM or TPU pods) on every host before any other JAX call, build
-the mesh over `jax.devices()` (all hosts' devices), and give every process the same `train`
-arrays and key; `fit(..., mesh=data_mesh())` then runs the same program on every host (SPMD).
 What is tested: one process with 4 CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count
-=4`), sharded vs one-device results to 1e-5, with batch norm. Not tested: several processes or
-hosts, real GPUs/TPUs, and data sharded across hosts (each host here holds all the data).
+=4`), sharded vs one-device results to 1e-5, with batch norm. Several processes
+(`jax.distributed`) are not supported yet: `replicate` puts host data on every device of the mesh
+with `device_put`, which fails for devices another process owns.
 """
 
 from __future__ import annotations

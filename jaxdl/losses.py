@@ -97,7 +97,9 @@ def mse(outputs: ArrayLike, targets: ArrayLike, *, reduction: Reduction = "mean"
       outputs: (batch, ...) network outputs a.
       targets: (batch, ...) targets y, same shape.
       reduction: 'mean' (1/(2m) sum), 'sum' (1/2 sum) or 'none' ((batch,) values).
-    Returns: a scalar, or (batch,) for 'none'.
+
+    Returns:
+      a scalar, or (batch,) for 'none'.
     Reference: fundamentals 001, section 3(1) (quadratic cost).
     """
     a, y, dtype = _pair(outputs, targets, "mse", ("outputs", "targets"), reduction)
@@ -116,7 +118,9 @@ def squared_error(
       outputs: (batch, ...) outputs o.
       targets: (batch, ...) targets t, same shape.
       reduction: 'sum' (default, E_total), 'mean' over the batch, or 'none' ((batch,) values).
-    Returns: a scalar, or (batch,) for 'none'.
+
+    Returns:
+      a scalar, or (batch,) for 'none'.
     Reference: fundamentals 000, section 3.2.5.
     """
     o, t, dtype = _pair(outputs, targets, "squared_error", ("outputs", "targets"),
@@ -137,7 +141,9 @@ def binary_cross_entropy(
       targets: (batch, ...) targets y in [0, 1] (0/1 labels or soft targets), same shape.
       eps: clipping margin, in [0, 0.5).
       reduction: 'mean', 'sum' or 'none' ((batch,) values, summed over the other axes).
-    Returns: a scalar, or (batch,) for 'none'.
+
+    Returns:
+      a scalar, or (batch,) for 'none'.
     Reference: fundamentals 001, section 3(2); 000, section 3.4.11.
     """
     checks.in_range(eps, "eps", "binary_cross_entropy", 0.0, 0.5, high_open=True)
@@ -161,7 +167,9 @@ def binary_cross_entropy_with_logits(
       logits: (batch, ...) logits z.
       targets: (batch, ...) targets t in [0, 1], same shape.
       reduction: 'mean', 'sum' or 'none' ((batch,) values, summed over the other axes).
-    Returns: a scalar, or (batch,) for 'none'.
+
+    Returns:
+      a scalar, or (batch,) for 'none'.
     Reference: fundamentals 001, section 3(2).
     """
     owner = "binary_cross_entropy_with_logits"
@@ -183,7 +191,9 @@ def softmax_cross_entropy(
         logits.shape.
       reduction: 'mean' over every position of logits.shape[:-1], 'sum', or 'none'
         (logits.shape[:-1]).
-    Returns: a scalar, or logits.shape[:-1] for 'none'.
+
+    Returns:
+      a scalar, or logits.shape[:-1] for 'none'.
     Reference: fundamentals 001, section 3(3); 000, sections 3.4.9-3.4.11.
     """
     owner = "softmax_cross_entropy"
@@ -243,7 +253,9 @@ def center_loss(
       labels: (batch,) integer classes y_i in [0, classes).
       centers: (classes, d) class centers c_j.
       reduction: 'mean', 'sum' or 'none' ((batch,) values).
-    Returns: a scalar, or (batch,) for 'none'.
+
+    Returns:
+      a scalar, or (batch,) for 'none'.
     Reference: Wen et al. 2016, "A Discriminative Feature Learning Approach for Deep Face
     Recognition"; fundamentals 000, section 3.4.12.
     """
@@ -267,7 +279,9 @@ def update_centers(
       features: (batch, d) features x_i.
       labels: (batch,) integer classes y_i.
       alpha: center learning rate in [0, 1].
-    Returns: (classes, d) new centers, in centers' dtype.
+
+    Returns:
+      (classes, d) new centers, in centers' dtype.
     Reference: Wen et al. 2016, eq. 4 and Algorithm 1; fundamentals 000, section 3.4.12.
     """
     checks.in_range(alpha, "alpha", "update_centers", 0.0, 1.0)
@@ -316,7 +330,9 @@ def l1_penalty(params, lam: ArrayLike, n: ArrayLike, *, weights_only: bool = Tru
       lam: regularization strength lambda >= 0.
       n: number of training examples, >= 1.
       weights_only: False to penalize every leaf.
-    Returns: a scalar (0 when no leaf counts).
+
+    Returns:
+      a scalar (0 when no leaf counts).
     Reference: fundamentals 001, section 5(3).
     """
     return _penalty(params, lam, n, weights_only, "l1_penalty", jnp.abs, half=False)
@@ -331,7 +347,9 @@ def l2_penalty(params, lam: ArrayLike, n: ArrayLike, *, weights_only: bool = Tru
       lam: regularization strength lambda >= 0.
       n: number of training examples, >= 1.
       weights_only: False to penalize every leaf.
-    Returns: a scalar (0 when no leaf counts).
+
+    Returns:
+      a scalar (0 when no leaf counts).
     Reference: fundamentals 001, section 5(2).
     """
     return _penalty(params, lam, n, weights_only, "l2_penalty", jnp.square, half=True)
@@ -343,7 +361,9 @@ def accuracy(outputs: ArrayLike, labels: ArrayLike) -> jax.Array:
     Args:
       outputs: (batch, ..., classes) scores, logits or probabilities.
       labels: integer classes of shape outputs.shape[:-1], or one-hot of outputs.shape (argmax).
-    Returns: a float32 scalar in [0, 1].
+
+    Returns:
+      a float32 scalar in [0, 1].
     """
     outputs, labels = jnp.asarray(outputs), jnp.asarray(labels)
     if labels.shape == outputs.shape and outputs.ndim >= 1:

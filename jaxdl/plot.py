@@ -50,3 +50,6 @@ def contour_path(ax: Any, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     label(ax, title, "$w_1$", "$w_2$", legend=True)
+
+
+__all__ = ["figure", "label", "decision_boundary", "contour_path"]

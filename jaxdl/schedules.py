@@ -89,7 +89,8 @@ def piecewise_constant(boundaries: ArrayLike, values: ArrayLike) -> Schedule:
       boundaries: (n,) strictly increasing steps.
       values: (n + 1,) non-negative learning rates.
 
-    Returns: a schedule (a scalar step only; vmap it over many steps). Fundamentals 000, 3.9.3.
+    Returns:
+      a schedule (a scalar step only; vmap it over many steps). Fundamentals 000, 3.9.3.
     """
     owner = "piecewise_constant"
     b, v = jnp.asarray(boundaries), jnp.asarray(values)
@@ -128,8 +129,14 @@ def exponential_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_ra
                       staircase: bool = False) -> Schedule:
     """Exponential decay: lr * decay_rate^(t / T); `staircase` uses floor(t / T).
 
-    Args: learning_rate >= 0, decay_steps T > 0, decay_rate > 0 (< 1 decays), staircase: a bool.
-    Returns: a schedule. Fundamentals 000, 3.9.4; TF `exponential_decay`.
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      decay_rate: > 0 (< 1 decays).
+      staircase: a bool.
+
+    Returns:
+      a schedule. Fundamentals 000, 3.9.4; TF `exponential_decay`.
     """
     lr, steps, rate = _decay_args("exponential_decay", learning_rate, decay_steps, decay_rate, True)
 
@@ -149,9 +156,14 @@ def natural_exp_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_ra
     implements TF's `natural_exp_decay`, the formula above, which equals exponential_decay with
     decay_rate e^(-decay_rate).
 
-    Args: learning_rate >= 0, decay_steps T > 0, decay_rate >= 0 (0 is a constant),
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      decay_rate: >= 0 (0 is a constant).
       staircase: a bool.
-    Returns: a schedule.
+
+    Returns:
+      a schedule.
     """
     lr, steps, rate = _decay_args(
         "natural_exp_decay", learning_rate, decay_steps, decay_rate, False)
@@ -167,9 +179,14 @@ def inverse_time_decay(learning_rate: ArrayLike, decay_steps: ArrayLike, decay_r
                        staircase: bool = False) -> Schedule:
     """Inverse time decay: lr / (1 + decay_rate * t / T); `staircase` uses floor(t / T).
 
-    Args: learning_rate >= 0, decay_steps T > 0, decay_rate >= 0 (0 is a constant),
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      decay_rate: >= 0 (0 is a constant).
       staircase: a bool.
-    Returns: a schedule. TF `inverse_time_decay`.
+
+    Returns:
+      a schedule. TF `inverse_time_decay`.
     """
     lr, steps, rate = _decay_args(
         "inverse_time_decay", learning_rate, decay_steps, decay_rate, False)
@@ -190,8 +207,15 @@ def polynomial_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     `cycle`, t' = t and T' = T * max(ceil(t / T), 1): the rate jumps back up at every multiple of
     T (to escape a local minimum late in training).
 
-    Args: learning_rate >= 0, decay_steps T > 0, end_learning_rate >= 0, power > 0, cycle: a bool.
-    Returns: a schedule. Fundamentals 000, 3.9.6; TF `polynomial_decay`.
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      end_learning_rate: >= 0.
+      power: > 0.
+      cycle: a bool.
+
+    Returns:
+      a schedule. Fundamentals 000, 3.9.6; TF `polynomial_decay`.
     """
     owner = "polynomial_decay"
     _check_lr(learning_rate, owner)
@@ -220,8 +244,13 @@ def cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
                  alpha: ArrayLike = 0.0) -> Schedule:
     """Cosine decay: lr * ((1 - alpha) * 0.5 * (1 + cos(pi * t' / T)) + alpha), t' = min(t, T).
 
-    Args: learning_rate >= 0, decay_steps T > 0, alpha in [0, 1] (the floor, as a fraction of lr).
-    Returns: a schedule. Fundamentals 000, 3.9.7; Loshchilov & Hutter 2017; TF `cosine_decay`.
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      alpha: in [0, 1] (the floor, as a fraction of lr).
+
+    Returns:
+      a schedule. Fundamentals 000, 3.9.7; Loshchilov & Hutter 2017; TF `cosine_decay`.
     """
     owner = "cosine_decay"
     _check_lr(learning_rate, owner)
@@ -254,8 +283,15 @@ def linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     """Linear cosine decay: lr * ((alpha + linear) * cosine + beta), with t' = min(t, T),
     linear = (T - t') / T and cosine = 0.5 * (1 + cos(pi * 2 * num_periods * t' / T)).
 
-    Args: learning_rate >= 0, decay_steps T > 0, num_periods >= 0, alpha in [0, 1], beta >= 0.
-    Returns: a schedule. Bello et al. 2017 (Neural Optimizer Search); TF `linear_cosine_decay`.
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      num_periods: >= 0.
+      alpha: in [0, 1].
+      beta: >= 0.
+
+    Returns:
+      a schedule. Bello et al. 2017 (Neural Optimizer Search); TF `linear_cosine_decay`.
     """
     lr, steps, periods, a, b = _linear_cosine_args(
         "linear_cosine_decay", learning_rate, decay_steps, num_periods, alpha, beta)
@@ -281,9 +317,18 @@ def noisy_linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     `fold_in(PRNGKey(seed), t)` (a float step is truncated to an int first), so the schedule is a
     pure, reproducible function of the step; `seed` may be a traced int (vmap over seeds).
 
-    Args: learning_rate >= 0, decay_steps T > 0, initial_variance >= 0, variance_decay >= 0,
-      num_periods >= 0, alpha in [0, 1], beta >= 0, seed: an int.
-    Returns: a schedule. Bello et al. 2017; TF `noisy_linear_cosine_decay`.
+    Args:
+      learning_rate: >= 0.
+      decay_steps: T > 0.
+      initial_variance: >= 0.
+      variance_decay: >= 0.
+      num_periods: >= 0.
+      alpha: in [0, 1].
+      beta: >= 0.
+      seed: an int.
+
+    Returns:
+      a schedule. Bello et al. 2017; TF `noisy_linear_cosine_decay`.
     """
     owner = "noisy_linear_cosine_decay"
     lr, steps, periods, a, b = _linear_cosine_args(
@@ -355,8 +400,15 @@ def cosine_decay_restarts(learning_rate: ArrayLike, first_decay_steps: ArrayLike
     index is exact: a log estimate corrected by comparing t with the exactly computed S_i, S_(i+1),
     so an exact cycle start t = S_i gives the peak, never the previous cycle's floor.
 
-    Args: learning_rate >= 0, first_decay_steps T > 0, t_mul >= 1, m_mul >= 0, alpha in [0, 1].
-    Returns: a schedule. Loshchilov & Hutter 2017; TF `cosine_decay_restarts`.
+    Args:
+      learning_rate: >= 0.
+      first_decay_steps: T > 0.
+      t_mul: >= 1.
+      m_mul: >= 0.
+      alpha: in [0, 1].
+
+    Returns:
+      a schedule. Loshchilov & Hutter 2017; TF `cosine_decay_restarts`.
     """
     owner = "cosine_decay_restarts"
     _check_lr(learning_rate, owner)
@@ -384,9 +436,13 @@ def warmup(schedule: Schedule, warmup_steps: ArrayLike, init_value: ArrayLike = 
 
         lr_t = init + (schedule(0) - init) * t / W   for t < W,   schedule(t - W) after.
 
-    Args: schedule: a `step -> learning_rate` function, warmup_steps W >= 0 (0: no warm-up),
-      init_value >= 0 (the rate at step 0).
-    Returns: a schedule of schedule(0)'s dtype. Goyal et al. 2017 (gradual warm-up).
+    Args:
+      schedule: a `step -> learning_rate` function.
+      warmup_steps: W >= 0 (0: no warm-up).
+      init_value: >= 0 (the rate at step 0).
+
+    Returns:
+      a schedule of schedule(0)'s dtype. Goyal et al. 2017 (gradual warm-up).
     """
     owner = "warmup"
     if not callable(schedule):

@@ -108,10 +108,17 @@ def vmap_fit(
       make_optimizer: `make_optimizer(**hparams[k])` -> GradientTransformation; its arguments
         arrive as traced scalars, so they must not be checked in Python (jaxdl.optim is fine).
         A module-level function is compiled once; a new lambda per call compiles again.
-      hparams, model_hparams, penalty_hparams: dicts of 1-D arrays of length K
+      hparams: dict of 1-D arrays of length K.
+      model_hparams: dict of 1-D arrays of length K.
+      penalty_hparams: dict of 1-D arrays of length K
         (`penalty(params, **penalty_hparams[k])`).
       keys: (K,) PRNG keys, one per model, or one key shared by all K.
-      val, epochs, batch_size, metrics, penalty: as in `fit` (no early stopping).
+      val: as in `fit`.
+      epochs: as in `fit` (no early stopping).
+      batch_size: as in `fit`.
+      metrics: as in `fit`.
+      penalty: as in `fit`.
+
     Returns:
       (TrainState with a leading K axis on every leaf, History with (K, epochs) arrays).
     """

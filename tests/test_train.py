@@ -105,6 +105,15 @@ def test_train_step_equals_an_optax_sgd_update(key):
     assert int(new.step) == 1 and bool(metrics["finite"])
 
 
+def test_a_callback_that_returns_true_stops_the_run_and_history_says_when():
+    calls = []
+    ts, history = fit(MLP, softmax_cross_entropy, ADAM, (X_TRAIN, Y_TRAIN), epochs=10,
+                      batch_size=64, key=jax.random.key(0), progress=False,
+                      callbacks=[lambda e, s, logs: calls.append(e) or e == 3])
+    assert calls == [0, 1, 2, 3] and history.stopped_epoch == 3
+    assert len(history.train_loss) == 4 and int(ts.step) == 4 * (len(X_TRAIN) // 64)
+
+
 def test_early_stopping_stops_and_restores_the_best_params():
     # Val labels contradict train labels: val loss is best after the first epoch, then rises.
     seen = []

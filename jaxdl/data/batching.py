@@ -29,7 +29,10 @@ def batch_indices(
     `batch_size` are static; `key` may be traced (jit/vmap over seeds).
 
     Args:
-      key: PRNG key.  n: number of examples.  batch_size: 1 <= batch_size <= n.
+      key: PRNG key.
+      n: number of examples.
+      batch_size: 1 <= batch_size <= n.
+
     Returns:
       (idx, mask): idx (steps, batch_size) int32 in [0, n); mask (steps, batch_size) bool.
     """
@@ -66,9 +69,12 @@ def check_xy(
     Raises ValueError naming `owner`, the pair `name` and the values for: x and y of different
     lengths, no examples, NaN or inf in x or in float y (with their counts), integer labels
     outside [0, classes), one-hot y whose last axis is not `classes`.
+
     Args:
-      x: (n, ...) inputs.  y: (n,) integer labels or (n, ...) float targets.
-      owner: the caller named in errors ("fit").  classes: number of classes, if known.
+      x: (n, ...) inputs.
+      y: (n,) integer labels or (n, ...) float targets.
+      owner: the caller named in errors ("fit").
+      classes: number of classes, if known.
       name: which pair this is ("train", "val").
     """
     if not (checks.is_concrete(x) and checks.is_concrete(y)):

@@ -65,9 +65,12 @@ def split(
     a fraction of 0 gives an empty pair.
 
     Args:
-      x: (n, ...) inputs.  y: (n,) labels (any values; stratification groups equal ones).
-      val, test: fractions in [0, 1) with val + test < 1.
+      x: (n, ...) inputs.
+      y: (n,) labels (any values; stratification groups equal ones).
+      val: fraction in [0, 1) with val + test < 1.
+      test: fraction in [0, 1) with val + test < 1.
       key: PRNG key of the permutation.
+
     Returns:
       ((x_train, y_train), (x_val, y_val), (x_test, y_test)), jax arrays of x's and y's dtypes.
     """
@@ -102,9 +105,10 @@ def digits() -> tuple[Pair, Pair]:
 
     Split 80/20, stratified by class, with NumPy's frozen legacy `RandomState(0)` permutation, so
     the split is the same on every machine and version: 1438 train / 359 test examples.
+
     Returns:
       ((x_train, y_train), (x_test, y_test)): x (n, 8, 8, 1) float32 NHWC in [0, 1] (pixel / 16),
-      y (n,) int32 in [0, 10).
+        y (n,) int32 in [0, 10).
     """
     images, target = _digits_arrays()
     perm = np.random.RandomState(0).permutation(len(target))
@@ -129,6 +133,7 @@ def mnist1d() -> tuple[Pair, Pair]:
     """MNIST-1D (Greydanus 2020): 10 digit templates as 1-D signals, randomly padded, translated,
     scaled, sheared and noised; generated (never downloaded) with the package defaults
     (5000 signals, seed 42, 80/20 split). The arrays are cached in memory after the first call.
+
     Returns:
       ((x_train, y_train), (x_test, y_test)): x (4000, 40) and (1000, 40) float32, y int32.
     """
@@ -160,9 +165,13 @@ def two_curves(
 
     Class 0: (cos t, sin t); class 1: (1 - cos t, 1/2 - sin t); t ~ U[0, pi]; plus
     N(0, noise^2) on each coordinate. Labels alternate 0, 1, 0, ... (balanced for even n).
+
     Args:
-      n: training examples; n_test: test examples (default n); noise: stddev >= 0.
+      n: training examples.
+      n_test: test examples (default n).
+      noise: stddev >= 0.
       key: PRNG key (train and test use fold_in(key, 0) and fold_in(key, 1)).
+
     Returns:
       ((x_train, y_train), (x_test, y_test)): x (n, 2) float32, y (n,) int32 in {0, 1}.
     """
@@ -188,9 +197,14 @@ def spirals(
     Arm k: radius r ~ U[0, 1], angle theta = 2 pi k / classes + 4 r; the point is
     (r sin theta, r cos theta) + N(0, noise^2). Labels cycle 0..classes-1 (balanced when classes
     divides n).
+
     Args:
-      n: training examples; n_test: test examples (default n); classes >= 2; noise: stddev >= 0.
+      n: training examples.
+      n_test: test examples (default n).
+      classes: >= 2.
+      noise: stddev >= 0.
       key: PRNG key (train and test use fold_in(key, 0) and fold_in(key, 1)).
+
     Returns:
       ((x_train, y_train), (x_test, y_test)): x (n, 2) float32, y (n,) int32 in [0, classes).
     """
@@ -248,9 +262,10 @@ def load_idx(images: str | os.PathLike, labels: str | os.PathLike) -> Pair:
 
     IDX layout: 2 zero bytes, a type byte (0x08 = uint8, ...), the number of dimensions, each
     dimension as a big-endian uint32, then the data in C order.
+
     Returns:
       (x, y): x (n, rows, cols, 1) float32 NHWC (uint8 pixels scaled by 1/255 to [0, 1], other
-      types as stored), y (n,) int32.
+        types as stored), y (n,) int32.
     """
     x, y = _read_idx(images), _read_idx(labels)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):

@@ -70,9 +70,10 @@ def fit_minmax(
       x_train: (n, ...) training inputs (integers become float32).
       axis: axes reduced for the statistics (0: one min/max per feature).
       feature_range: (lo, hi), lo < hi; (0, 1) or (-1, 1) are the usual ones.
+
     Returns:
       (transform, MinMaxStats(min, max)); the training split maps into [lo, hi], other splits
-      may fall outside.
+        may fall outside.
     """
     lo, hi = (float(v) for v in feature_range)
     if not lo < hi:
@@ -95,7 +96,9 @@ def fit_zscore(x_train: jax.Array, *, axis: Axis = 0) -> tuple[Transform, ZScore
     x_train over `axis`; the training split gets mean 0 and standard deviation 1.
 
     Args:
-      x_train: (n, ...) training inputs.  axis: axes reduced for the statistics.
+      x_train: (n, ...) training inputs.
+      axis: axes reduced for the statistics.
+
     Returns:
       (transform, ZScoreStats(mean, std)).
     """
@@ -116,8 +119,11 @@ def fit_log(x_train: jax.Array, *, axis: Axis = 0) -> tuple[Transform, LogStats]
 
     `log1p` rather than log keeps x = 0 finite. `x_train` must be non-negative; the transform
     clips negative values of other splits to 0 first (x' = log1p(max(x, 0)) / log_max).
+
     Args:
-      x_train: (n, ...) non-negative training inputs.  axis: axes reduced for the maximum.
+      x_train: (n, ...) non-negative training inputs.
+      axis: axes reduced for the maximum.
+
     Returns:
       (transform, LogStats(log_max)).
     """

@@ -36,6 +36,7 @@ def conv_output_size(w: int, f: int, p: int, s: int) -> int:
       f: filter width F >= 1.
       p: zero padding P >= 0 on each side.
       s: stride S >= 1.
+
     Returns:
       the feature-map width W2 (>= 1); e.g. W=5, F=3, P=0, S=2 gives 2.
     """
@@ -176,7 +177,9 @@ def Conv1D(
       kernel_size: F >= 1 (an int or a 1-sequence).
       strides: S >= 1.
       padding: an int P >= 0 on each side, or 'SAME' / 'VALID' (any case).
-      use_bias, w_init, b_init: as in `Conv2D`.
+      use_bias: as in `Conv2D`.
+      w_init: as in `Conv2D`.
+      b_init: as in `Conv2D`.
     Params `{"w": (F, D, K), "b": (K,)}`; x: (batch, W, D) -> y: (batch, W2, K).
     """
     return _conv(1, "Conv1D", "conv1d", "(W, C)", ("NWC", "WIO", "NWC"), features,

@@ -89,7 +89,9 @@ def perceptron_epoch(params: dict, x: jax.Array, t: jax.Array, lr: float = 1.0
 
     Args:
       params: a Perceptron's {"w": (in, out), "b": (out,)}.
-      x: (n, in) examples; t: (n, out) targets in {0, 1}.
+      x: (n, in) examples.
+      t: (n, out) targets in {0, 1}.
+
     Returns:
       (new params, number of mistakes made during the pass).
     """

@@ -205,7 +205,9 @@ def LocalResponseNorm(
 
     Args:
       depth_radius: half-width r of the channel window, >= 1.
-      bias: k >= 0. alpha: >= 0. beta: >= 0.
+      bias: k >= 0.
+      alpha: >= 0.
+      beta: >= 0.
     x: (batch, ..., N) -> y: same shape.
     """
     r = checks.positive_int(depth_radius, "depth_radius", "LocalResponseNorm")

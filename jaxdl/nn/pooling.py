@@ -79,7 +79,9 @@ def AvgPool2D(
     image pixels it covers.
 
     Args:
-      window, strides, padding: as in `MaxPool2D`.
+      window: as in `MaxPool2D`.
+      strides: as in `MaxPool2D`.
+      padding: as in `MaxPool2D`.
     x: (batch, H, W, D) -> y: (batch, H2, W2, D).
     """
     return _pool(2, "avg", "AvgPool2D", "(H, W, C)", window, strides, padding)

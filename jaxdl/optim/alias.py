@@ -47,6 +47,7 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
       momentum: mu in [0, 1), or None for plain SGD.
       nesterov: use the Nesterov form (only with momentum).
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -64,6 +65,7 @@ def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -80,6 +82,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
       beta: momentum decay in [0, 1).
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -95,6 +98,7 @@ def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
       beta: momentum decay in [0, 1).
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -113,6 +117,7 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLik
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
       initial_accumulator_value: s_0 >= 0.
       eps: >= 0, inside the square root.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -136,9 +141,15 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      decay: EMA decay in [0, 1].  eps: >= 0.  initial_scale: nu_0 >= 0 (PyTorch 0, TF1 1).
-      eps_in_sqrt, centered, bias_correction: the variants above.
-      momentum: mu in [0, 1) or None.  nesterov: Nesterov form of the momentum.
+      decay: EMA decay in [0, 1].
+      eps: >= 0.
+      initial_scale: nu_0 >= 0 (PyTorch 0, TF1 1).
+      eps_in_sqrt: the variant above.
+      centered: the variant above.
+      bias_correction: the variant above.
+      momentum: mu in [0, 1) or None.
+      nesterov: Nesterov form of the momentum.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -164,8 +175,12 @@ def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      b1, b2: EMA decays in [0, 1).  eps: >= 0, outside the root.  eps_root: >= 0, inside.
+      b1: EMA decay in [0, 1).
+      b2: EMA decay in [0, 1).
+      eps: >= 0, outside the root.
+      eps_root: >= 0, inside.
       nesterov: NAdam.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -185,9 +200,14 @@ def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
-      b1, b2, eps, eps_root, nesterov: as `adam`.
+      b1: as `adam`.
+      b2: as `adam`.
+      eps: as `adam`.
+      eps_root: as `adam`.
+      nesterov: as `adam`.
       weight_decay: lambda >= 0 (or a schedule).
       mask: pytree of bools (or params -> bools), True where to decay; None decays every leaf.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
@@ -210,8 +230,11 @@ def rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5, eta_plus: ArrayL
 
     Args:
       learning_rate: initial step size >= 0 (a number or array, not a schedule).
-      eta_minus: shrink factor in (0, 1).  eta_plus: growth factor > 1.
-      min_step_size, max_step_size: bounds of the step size, 0 <= min <= max.
+      eta_minus: shrink factor in (0, 1).
+      eta_plus: growth factor > 1.
+      min_step_size: lower bound of the step size, 0 <= min <= max.
+      max_step_size: upper bound of the step size, 0 <= min <= max.
+
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """

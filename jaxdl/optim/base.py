@@ -145,6 +145,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     Args:
       params: a pytree of arrays.
       updates: a pytree of the same structure and shapes (the output of `update`).
+
     Returns:
       The new parameters, each leaf with its old dtype.
     """

@@ -96,9 +96,11 @@ def fit(
     last partial batch is dropped), then validation on `val = (x, y)` (eval mode, batched).
 
     Args:
-      model, loss, optimizer: a Layer, `loss(outputs, targets) -> scalar mean`, and an
-        optax-contract GradientTransformation (jaxdl.optim or optax).
-      train, val: (x (n, ...), y (n, ...)) pairs; checked before anything compiles.
+      model: a Layer.
+      loss: `loss(outputs, targets) -> scalar mean`.
+      optimizer: an optax-contract GradientTransformation (jaxdl.optim or optax).
+      train: an (x (n, ...), y (n, ...)) pair; checked before anything compiles.
+      val: an (x (n, ...), y (n, ...)) pair; checked before anything compiles.
       epochs: total number of epochs; a resumed run (`init` a TrainState) starts at epoch
         `step // steps_per_epoch`.
       key: base PRNG key (init, permutations, dropout); not needed to resume a TrainState.
@@ -144,6 +146,7 @@ def fit(
     bar = ProgressBar(epochs, int(ts.step) // steps, ("train_loss", monitor, *(
         f"val_{metric_name(m)}" for m in metrics[:1])), progress)
     watchers, values, history = [*callbacks, stopper, bar], {}, History({})
+    stopped = None
     t0 = time.perf_counter()
     try:
         for epoch, ts, logs, skipped in _epochs(run, ts, steps, epochs,
@@ -155,6 +158,7 @@ def fit(
             for k, v in logs.items():
                 values.setdefault(k, []).append(v)
             if any([bool(cb(epoch, ts, logs)) for cb in watchers]):  # every one sees each epoch
+                stopped = epoch
                 break
     finally:
         for cb in watchers:
@@ -162,7 +166,7 @@ def fit(
     for cb in watchers:
         ts = getattr(cb, "on_train_end", lambda s: None)(ts) or ts
     history.values = {k: np.asarray(v) for k, v in values.items()}
-    history.stopped_epoch, history.best_epoch = stopper.stopped_epoch, stopper.best_epoch
+    history.stopped_epoch, history.best_epoch = stopped, stopper.best_epoch
     return ts, history
 
 

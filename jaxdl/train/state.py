@@ -43,8 +43,9 @@ class History:
 
     Keys: train_loss, train_<metric>, val_loss, val_<metric> (with `val`), learning_rate (when
     the optimizer state exposes `hyperparams["learning_rate"]`, e.g. optax.inject_hyperparams),
-    seconds. Epochs are counted from 0; `stopped_epoch` is the epoch early stopping stopped at
-    (None if it did not), `best_epoch` the epoch whose state was kept or would be by `monitor`.
+    seconds. Epochs are counted from 0; `stopped_epoch` is the epoch after which early stopping or
+    another callback stopped the run (None if it ran to the end), `best_epoch` the epoch whose
+    state was kept or would be by fit's `monitor`.
     """
 
     values: dict[str, np.ndarray]

@@ -7,7 +7,7 @@ the `train_fn` of the search rows record their calls, and none may have run when
 so the input was rejected before anything was traced, compiled or trained.
 
 `python tests/reliability/test_bad_inputs.py` prints the table as markdown with the real messages
-(the README's "Errors" section).
+(docs/errors.md).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ _P_CONV = _conv.init(KEY, (6, 6, 1))[0]
 class Case(NamedTuple):
     id: str
     area: str
-    bad: str  # the bad input, in words (the README's table)
+    bad: str  # the bad input, in words (the table of docs/errors.md)
     call: Callable[[], Any]
     error: type
     needles: tuple[str, ...]  # owner, parameter, bad value (and more) the message must contain
@@ -404,13 +404,15 @@ def test_the_checks_let_traced_hyperparameters_through():
 
 
 def _markdown() -> str:
-    """The README's "Errors" section: every row with the message it really raises."""
-    lines = ["## Errors", "",
+    """docs/errors.md: every row with the message it really raises (tests/test_docs.py checks
+    that the committed page is current)."""
+    lines = ["# Errors", "",
              f"Bad input raises a `ValueError` or `TypeError` before anything compiles, naming the "
              f"owner (layer or function), the parameter and the bad value, as "
              f"`Owner: param must be <requirement>, got <value>`. Each of these {len(CASES)} "
              f"cases is a row of `tests/reliability/test_bad_inputs.py` (hyperparameters traced "
-             f"under `jit`/`vmap` are not checked; only concrete values are).", "",
+             f"under `jit`/`vmap` are not checked; only concrete values are). Regenerate this page "
+             f"with `python tests/reliability/test_bad_inputs.py > docs/errors.md`.", "",
              "| area | bad input | exception | message excerpt |", "|---|---|---|---|"]
     for row in CASES:
         try:
