@@ -14,6 +14,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from PIL import Image
+
 from _markdown import problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +58,6 @@ def test_experiment_runs_in_quick_mode_and_writes_figures_table_metrics(name, tm
     figures = list(out.glob("*.png"))
     assert figures, "an experiment must draw at least one figure"
     for f in figures:  # readable: at least 72 dpi (matplotlib writes it into the PNG)
-        from PIL import Image
-
         with Image.open(f) as im:
             assert round(im.info["dpi"][0]) >= 72 and min(im.size) >= 150, (f.name, im.size)
     assert problems(out / "table.md") == []
