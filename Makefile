@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # one experiment per experiments/NAME.py (_harness.py is shared, report.py writes REPORT.md);
 # the benchmarks are the package experiments/bench/
-EXPERIMENTS := $(filter-out _% report,$(basename $(notdir $(wildcard experiments/*.py))))
+EXPERIMENTS := $(filter-out _% report claims,$(basename $(notdir $(wildcard experiments/*.py))))
 
 .PHONY: help test test-fast experiments report-snapshot docs bench lint clean $(EXPERIMENTS)
 
@@ -50,6 +50,7 @@ experiments: $(VENV)/.base
 
 report-snapshot: experiments
 	$(PY) experiments/report.py --snapshot docs/report
+	$(PY) experiments/claims.py
 
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

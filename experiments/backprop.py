@@ -24,8 +24,8 @@ def main(quick: bool) -> Experiment:
 
 def _main(quick: bool) -> Experiment:
     ex = Experiment("backprop", "backpropagation by hand on the 2-2-2 worked example",
-                    "000 section 3.2.5 (worked example), 001 (BP1-BP4), 002 (forward vs reverse "
-                    "mode)", quick=quick)
+                    "000 section 3.2.5 (worked example), 001 sections 1 (dimensions), 4 (gradient "
+                    "descent, BP1-BP4), 002 (forward vs reverse mode)", quick=quick)
     LR, STEPS = 0.5, 10_000
     ex.setting(lr=LR, steps=STEPS, dtype="float64", biases="held fixed (as in the worked example)")
 
@@ -106,6 +106,41 @@ def _main(quick: bool) -> Experiment:
     ex.metrics["gradients_bp_equations"] = {k: float(v) for k, v in by_hand.items()}
     ex.verdict("The four backprop equations give the same gradients as reverse-mode autodiff",
                grad_diff < 1e-12, f"max |diff| = {grad_diff:.1e} over w1..w8")
+
+    # --- 001 section 1: the dimension chain of a 2-3-2 network (one example as a row vector) ----
+    net232 = serial(Dense(3), Sigmoid(), Dense(2), Sigmoid())
+    p232, s232, out232 = net232.init(jax.random.key(1), (2,))
+    a1 = jnp.ones((1, 2), p232["0_dense"]["w"].dtype)
+    a2 = sigmoid(Dense(3).apply(p232["0_dense"], {}, a1)[0])
+    a3, _ = net232.apply(p232, s232, a1)
+    chain = [("a1", a1.shape), ("w1", p232["0_dense"]["w"].shape), ("a2", a2.shape),
+             ("w2", p232["2_dense"]["w"].shape), ("a3", a3.shape)]
+    printed_chain = [(1, 2), (2, 3), (1, 3), (3, 2), (1, 2)]
+    ex.metrics["dimension_chain_232"] = {k: list(v) for k, v in chain}
+    ex.verdict("The dimension chain of a 2-3-2 network: a1 (1,2) -> w1 (2,3) -> a2 (1,3) -> "
+               "w2 (3,2) -> a3 (1,2) (001 section 1)",
+               [tuple(v) for _, v in chain] == printed_chain and tuple(out232) == (2,),
+               " -> ".join(f"{k} {tuple(v)}" for k, v in chain) + " (jaxdl Dense kernels are "
+               "(in, out), as printed)")
+
+    # --- 001 section 4(1): a small step against the gradient lowers the cost, by about
+    # eta * ||grad||^2 (Delta C ~ dC/dw . Delta w)
+    g0 = jax.grad(error)(wvec)
+    g2 = float(jnp.sum(g0 ** 2))
+    descent = []
+    for eta in (0.5, 0.05, 0.005):
+        drop = float(error(wvec) - error(wvec - eta * g0))
+        descent.append([eta, drop, eta * g2, abs(drop - eta * g2) / (eta * g2)])
+    ex.table("A gradient step of size eta: the cost's drop vs the first-order eta * ||grad||^2",
+             ["eta", "C(w) - C(w - eta grad)", "eta * ||grad||^2", "relative difference"],
+             descent)
+    ex.metrics["descent_steps"] = descent
+    rel = [r[3] for r in descent]
+    ex.verdict("A small gradient-descent step lowers the cost, by about eta * ||dC/dw||^2 "
+               "(001 section 4(1))", all(r[1] > 0 for r in descent)
+               and all(np.diff(rel) < 0) and rel[-1] < 0.01,
+               "cost drops " + ", ".join(f"{r[1]:.3e} (eta {r[0]:g})" for r in descent)
+               + "; relative gap to the first-order drop " + ", ".join(f"{r:.1e}" for r in rel))
 
     # --- one step, then 10000 ---------------------------------------------------------------------
     e0 = float(error(wvec))

@@ -4,7 +4,7 @@ final accuracy and loss-curve noise for batch sizes 1, 8, 32, 128, 512 and the f
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run
+from _harness import Experiment, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.losses import softmax_cross_entropy
@@ -36,6 +36,49 @@ def per_step_losses(model, opt, ts, train, b, steps=64):
         out.append(np.asarray(losses))
         e += 1
     return np.concatenate(out)
+
+
+def gradient_agreement(ex, model, train, labels, n):
+    """Cosine between mini-batch gradients and the full-data gradient at one point (He-init
+    params after 1 epoch of Adam), over many random batches per size (3.5.2, 3.5.3)."""
+    DRAWS = ex.pick(200, 8)
+    ts, _ = fit(model, softmax_cross_entropy, optim.adam(1e-3), train, epochs=1, batch_size=32,
+                key=jax.random.key(99), progress=False)
+    x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
+
+    def grad(p, xb, yb):
+        g = jax.grad(lambda q: softmax_cross_entropy(model.apply(q, ts.state, xb)[0], yb))(p)
+        return jnp.concatenate([v.ravel() for v in jax.tree.leaves(g)])
+
+    full = grad(ts.params, x, y)
+    sizes = sorted({1, 8, 32, 128, 512, n // 2})
+    cos = {}
+    for b in sizes:
+        idx = jax.vmap(lambda k: jax.random.choice(k, n, (b,), replace=False))(
+            jax.random.split(jax.random.key(b), DRAWS))
+        g = jax.lax.map(lambda i: grad(ts.params, x[i], y[i]), idx)
+        cos[b] = np.asarray(g @ full / (jnp.linalg.norm(g, axis=1) * jnp.linalg.norm(full)))
+    names = [("half" if b == n // 2 else str(b)) for b in sizes]
+    ex.table("Agreement of mini-batch gradients with the full-data gradient",
+             ["batch", "cosine with the full gradient (mean ± SE)", "min over draws"],
+             [[nm, f"{cos[b].mean():.4f} ± {sem(cos[b]):.4f}", cos[b].min()]
+              for nm, b in zip(names, sizes)],
+             note=f"{DRAWS} random batches per size, drawn without replacement, at the params "
+                  "after one epoch of Adam (batch 32).")
+    ex.metrics["gradient_cosine"] = {nm: cos[b] for nm, b in zip(names, sizes)}
+    half = cos[n // 2]
+    ex.verdict("Half the data gives nearly the same gradient as all of it (3.5.2): mean cosine "
+               ">= 0.95 with the full-data gradient", half.mean() - 2 * sem(half) >= 0.95,
+               f"half ({n // 2} examples): cosine {half.mean():.4f} ± {sem(half):.4f} over "
+               f"{DRAWS} draws")
+    ex.verdict_cases("The larger the batch, the more accurate the descent direction (3.5.3): the "
+                     "mean cosine with the full gradient rises by 2 SE at each larger batch",
+                     {f"{a} -> {b}": cos[sb].mean() - cos[sa].mean()
+                      > 2 * np.hypot(sem(cos[sa]), sem(cos[sb]))
+                      for (a, sa), (b, sb) in zip(zip(names, sizes), zip(names[1:], sizes[1:]))},
+                     "mean cosine " + ", ".join(f"{nm}: {cos[b].mean():.3f}"
+                                                for nm, b in zip(names, sizes)),
+                     subject="the batch-size step")
 
 
 def main(quick: bool) -> Experiment:
@@ -100,6 +143,7 @@ def main(quick: bool) -> Experiment:
                       "best_val_accuracy_mean": float(acc.max(1).mean()),
                       "per_step_loss_diff_std": step_noise,
                       "per_epoch_val_loss_diff_std": epoch_noise,
+                      "final_val_accuracy_per_seed": acc[:, -1],
                       "val_accuracy_curve_seed0": acc[0], "val_loss_curve_seed0": vloss[0],
                       "step_losses": steps[:64]}
         r = res[label]
@@ -150,6 +194,25 @@ def main(quick: bool) -> Experiment:
                      + ", ".join(f"{k}: {v:.2g}" for k, v in enoise.items()),
                      subject="the noise measure")
     ex.metrics["fastest_batch_to_target"] = best[0]
+    final = {k: np.asarray(res[k]["final_val_accuracy_per_seed"]) for k in labels}
+    top = max(labels, key=lambda k: final[k].mean())
+    lead = {k: final[top].mean() - final[k].mean() - 2 * np.hypot(sem(final[top]), sem(final[k]))
+            for k in (labels[0], labels[-1]) if k != top}
+    ex.verdict("There is an accuracy-optimal batch size between the extremes (3.5.5): the best "
+               "final val accuracy is at an interior size, above both extremes by 2 SE",
+               top not in (labels[0], labels[-1]) and all(v > 0 for v in lead.values()),
+               "final val accuracy (mean ± SE, " + f"{SEEDS} seeds): " + ", ".join(
+                   f"{k}: {final[k].mean():.3f} ± {sem(final[k]):.3f}" for k in labels)
+               + f"; best: batch {top}")
+    one = final[labels[0]]
+    drop = final[top].mean() - one.mean()
+    ex.verdict("Too small a batch performs extremely badly (3.5.5): batch 1's final val accuracy "
+               "is >= 10 points below the best batch's (and by 2 SE), or it diverges",
+               (drop >= 0.10 and drop > 2 * np.hypot(sem(one), sem(final[top])))
+               or not np.all(np.isfinite(one)),
+               f"batch 1: {one.mean():.3f} ± {sem(one):.3f}; best (batch {top}): "
+               f"{final[top].mean():.3f} ± {sem(final[top]):.3f}; drop {100 * drop:.1f} points")
+    gradient_agreement(ex, model, train, [k for k in labels], n)
 
     fig, axes = plot.figure(3, 2)
     for k in labels:

@@ -1,5 +1,6 @@
 """Convolution arithmetic: the 5x5 worked example, the output-size formula against real layers,
-the 7x7x3 two-filter layer vs a dense layer, and 2x2 max / average pooling."""
+the 7x7x3 two-filter layer vs a dense layer (and its parameter count at any input size), 2x2 max /
+average pooling, and the printed local response normalization formula against the LRN layer."""
 
 import itertools
 
@@ -12,12 +13,14 @@ from jaxdl import plot
 from jaxdl.core import count_params
 from jaxdl.nn.conv import Conv2D, conv_output_size
 from jaxdl.nn.dense import Dense
+from jaxdl.nn.normalization import LocalResponseNorm
 from jaxdl.nn.pooling import AvgPool2D, MaxPool2D
 
 
 def main(quick: bool) -> Experiment:
     ex = Experiment("conv", "how a convolution layer computes its output, and what it costs",
-                    "000 sections 3.2.3 (convolution), 3.2.4 (pooling)", quick=quick)
+                    "000 sections 3.2.3 (convolution), 3.2.4 (pooling), 3.6.7 (LRN formula)",
+                    quick=quick)
     key = jax.random.key(0)
 
     # The text's figure (the classic image/filter pair of this example):
@@ -92,6 +95,45 @@ def main(quick: bool) -> Experiment:
                      f"the 7x7x3 includes the padding, {'x'.join(map(str, cout_7p1))} when it is "
                      "padded again", subject="the 7x7x3 volume")
 
+    # Weight sharing: the same two 3x3x3 filters on any input size; a dense layer to the same
+    # output grows with the input.
+    sizes = ex.pick((5, 7, 28, 64), (5, 28))
+    counts = []
+    for w_ in sizes:
+        p_, _, out = Conv2D(2, 3, strides=2, padding=1).init(key, (w_, w_, 3))
+        d_, _, _ = Dense(int(np.prod(out))).init(key, (w_ * w_ * 3,))
+        counts.append([f"{w_}x{w_}x3", "x".join(map(str, out)), count_params(p_), count_params(d_)])
+    ex.table("Parameters of Conv2D(2, 3, strides=2, padding=1) and of a dense layer with the same "
+             "output, by input size", ["input", "output", "conv parameters", "dense parameters"],
+             counts)
+    conv_counts, dense_counts = [c[2] for c in counts], [c[3] for c in counts]
+    ex.verdict("A convolution layer's parameter count does not depend on the size of its input "
+               "(000 3.2.3)", len(set(conv_counts)) == 1 and np.all(np.diff(dense_counts) > 0),
+               f"conv {conv_counts} vs dense {dense_counts} for inputs "
+               f"{', '.join(c[0] for c in counts)}")
+
+    # The printed LRN formula, summed by hand in float64, against the layer (float32): k = 2,
+    # n = 5 (2 channels each side), alpha = 1e-4, beta = 0.75; activations up to 60 so that the
+    # sum matters (alpha * sum ~ 1).
+    a = np.abs(np.asarray(jax.random.normal(jax.random.key(3), (2, 3, 3, 7)))) * 30.0
+    k_, n_, alpha, beta = 2.0, 5, 1e-4, 0.75
+    n_ch = a.shape[-1]
+    b_ref = np.empty_like(a, dtype=np.float64)
+    for i in range(n_ch):
+        lo, hi = max(0, i - n_ // 2), min(n_ch - 1, i + n_ // 2)
+        b_ref[..., i] = a[..., i] / (k_ + alpha * (a[..., lo:hi + 1].astype(np.float64) ** 2)
+                                     .sum(-1)) ** beta
+    b_lrn, _ = LocalResponseNorm(n_ // 2, k_, alpha, beta).apply({}, {},
+                                                                 jnp.asarray(a, jnp.float32))
+    lrn_err = float(np.max(np.abs(np.asarray(b_lrn, np.float64) - b_ref) / np.abs(b_ref)))
+    shrink = float(np.mean(b_ref / a))
+    ex.metrics["lrn"] = {"max_rel_error": lrn_err, "mean_output_over_input": shrink}
+    ex.verdict("The printed LRN formula (k = 2, n = 5, alpha = 1e-4, beta = 0.75, summed over the "
+               "n neighbouring channels) is what the LocalResponseNorm layer computes (000 3.6.7)",
+               lrn_err < 1e-5, f"max relative error {lrn_err:.1e} vs a float64 sum written from "
+               f"the formula on {a.shape} activations in [0, {a.max():.0f}] (b/a = {shrink:.3f} "
+               "on average)")
+
     # Pooling: per channel, depth unchanged.
     fmap = jnp.asarray(np.arange(32, dtype=np.float32).reshape(1, 4, 4, 2) % 7)
     mx, _ = MaxPool2D(2).apply({}, {}, fmap)
@@ -100,7 +142,8 @@ def main(quick: bool) -> Experiment:
     ref_avg = np.asarray(fmap).reshape(1, 2, 2, 2, 2, 2).mean(axis=(2, 4))
     ex.metrics["pooling"] = {"input_shape": fmap.shape, "max_shape": mx.shape,
                              "avg_shape": av.shape}
-    ex.verdict("2x2 pooling halves height and width and keeps the depth, per channel",
+    ex.verdict("2x2 pooling halves height and width and keeps the depth, per channel: max "
+               "pooling keeps each window's maximum, average pooling its mean (000 3.2.4)",
                mx.shape == (1, 2, 2, 2) and np.allclose(mx, ref_max) and np.allclose(av, ref_avg),
                f"{tuple(fmap.shape)} -> max {tuple(mx.shape)}, avg {tuple(av.shape)}; equal to "
                "block max/mean")

@@ -30,6 +30,67 @@ def mlp(width, depth, k, act=True):
     return serial(*[layer for h in hidden for layer in h], Dense(k))
 
 
+def dynamics(ex, model, ts, tr, train_xy, test_xy, keys, train):
+    """Different seeds, different minima (the loss barrier on the straight line between two
+    solutions); depth against the number of training samples; fitting a small subset."""
+    seeds = len(keys)
+    x, y = jnp.asarray(tr[0]), jnp.asarray(tr[1])
+
+    def loss_at(p, s):
+        return softmax_cross_entropy(model.apply(p, s, x)[0], y)
+
+    member = lambda i: jax.tree.map(lambda a: a[i], ts)  # noqa: E731
+    barriers, ends = [], []
+    for i in range(seeds):
+        for j in range(i + 1, seeds):
+            a, b = member(i), member(j)
+            mid = jax.tree.map(lambda u, v: (u + v) / 2, a.params, b.params)
+            end = (float(loss_at(a.params, a.state)) + float(loss_at(b.params, b.state))) / 2
+            barriers.append(float(loss_at(mid, a.state)) - end)
+            ends.append(end)
+    barriers = np.array(barriers)
+    ex.metrics["loss_barriers"] = barriers
+    ex.verdict("Different starts end in different minima (002): on the straight line between two "
+               "seeds' solutions the training loss rises (barrier > 0 in every pair, mean > 2 SE)",
+               bool(np.all(barriers > 0)) and barriers.mean() > 2 * sem(barriers),
+               f"spirals, 2 hidden layers, {len(barriers)} seed pairs: loss at the midpoint minus "
+               f"the endpoints' mean = {barriers.mean():.3f} ± {sem(barriers):.3f} (min "
+               f"{barriers.min():.3f}; endpoint losses {np.mean(ends):.3f})")
+
+    # depth against samples: 1 vs 4 hidden layers at ~10k params, few vs all training samples
+    (mx, my), SIZES, STEPS = train_xy, ex.pick((400, 4000), (100, 300)), ex.pick(1200, 6)
+    adv = {}
+    for n in SIZES:
+        accs = {}
+        for depth in (1, 4):
+            m = mlp(width_for(mx.shape[1], depth, 10, 10_000), depth, 10)
+            _, h = train(m, (mx[:n], my[:n]), test_xy, max(1, STEPS * 100 // n), 100)
+            accs[depth] = (h["val_accuracy"][:, -1], h["train_accuracy"][:, -1])
+        adv[n] = accs
+    d_small, d_large = (adv[n][4][0] - adv[n][1][0] for n in SIZES)
+    rows = [[n, d, f"{adv[n][d][1].mean():.3f}", f"{adv[n][d][0].mean():.3f} ± "
+             f"{sem(adv[n][d][0]):.3f}"] for n in SIZES for d in (1, 4)]
+    ex.table(f"mnist1d, ~10k params, {STEPS} steps of batch 100 at every training-set size",
+             ["training examples", "hidden layers", "train acc", "test acc (mean ± SE)"], rows)
+    ex.metrics["depth_vs_samples"] = {str(n): {str(d): v for d, v in a.items()}
+                                      for n, a in adv.items()}
+    ex.verdict(f"Deeper networks need more samples (000 3.7.1): 4 hidden layers' lead over 1 at "
+               f"{SIZES[-1]} examples exceeds its lead at {SIZES[0]} by 2 SE",
+               d_large.mean() - d_small.mean() > 2 * np.hypot(sem(d_small), sem(d_large)),
+               f"test accuracy of 4 layers minus 1 layer: {SIZES[0]} examples "
+               f"{d_small.mean():+.3f} ± {sem(d_small):.3f}, {SIZES[-1]} examples "
+               f"{d_large.mean():+.3f} ± {sem(d_large):.3f} ({seeds} seeds)")
+
+    SUB, EP = 50, ex.pick(300, 3)
+    _, h = train(mlp(width_for(mx.shape[1], 4, 10, 10_000), 4, 10), (mx[:SUB], my[:SUB]),
+                 (mx[:SUB], my[:SUB]), EP, 10)
+    fitted = h["val_accuracy"][:, -1]
+    ex.verdict(f"A network fits a small subset (002 capacity check): the 4-layer net reaches 100% "
+               f"training accuracy on {SUB} examples in every seed", bool(np.all(fitted == 1.0)),
+               f"training accuracy (eval mode) after {EP} epochs per seed: "
+               + ", ".join(f"{v:.2f}" for v in fitted))
+
+
 def main(quick: bool) -> Experiment:
     ex = Experiment("depth",
                     "deeper vs wider networks; a deep linear network collapses to one layer",
@@ -37,7 +98,7 @@ def main(quick: bool) -> Experiment:
                     "(under-fitting: 'increasing depth beats increasing width'); 001 section 2(1) "
                     "(without activations a multi-layer network equals a single layer)",
                     quick=quick)
-    SEEDS = ex.pick(3, 2)
+    SEEDS = ex.pick(5, 2)
     DEPTHS = ex.pick((1, 2, 4, 8), (1, 2))
     LR = 3e-3
     keys = jax.random.split(jax.random.key(0), SEEDS)
@@ -76,6 +137,8 @@ def main(quick: bool) -> Experiment:
             dm[f"{name}/{depth}"] = {"width": w, "params": p, "test_accuracy": acc,
                                      "train_accuracy": tr_acc}
             curves[(name, depth)] = (w, h["val_accuracy"])
+            if (name, depth) == ("spirals", 2):
+                minima = (model, ts, tr)
             rows.append([name, depth, w, p, f"{tr_acc.mean():.3f} +- {tr_acc.std():.3f}",
                          f"{acc.mean():.3f} +- {acc.std():.3f}"])
     ex.table(f"Deeper vs wider at ~equal parameter count ({SEEDS} seeds, mean +- std)",
@@ -112,6 +175,8 @@ def main(quick: bool) -> Experiment:
         plot.label(axes[0, i], f"{name}: ~{SETS[name][3]} params", "epoch",
                    "test accuracy (seed mean)", legend=True)
     ex.figure(fig, "depth_vs_width.png", "Test accuracy per epoch; legend: hidden layers x width")
+
+    dynamics(ex, *minima, (mx, my), (mx_t, my_t), keys, train)
 
     # --- 2. a deep linear network is one linear layer --------------------------------------------
     LIN_DEPTH, LIN_W, LIN_EPOCHS = ex.pick(4, 2), 64, ex.pick(60, 3)

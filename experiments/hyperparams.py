@@ -5,7 +5,9 @@ Every search is run by `jaxdl.sweep.grid_search` / `random_search`. To train all
 compiled `vmap_fit`, the searches run twice: a first pass only records the candidates each search
 asks for (both searches are deterministic given their key), one `vmap_fit` trains every candidate
 of every search, and the second pass hands each search its own validation scores and a test
-evaluation that is called for its winner only."""
+evaluation that is called for its winner only.
+
+Then the learning rate's extremes (002): full-batch gradient descent on digits from 1e-3 to 10."""
 
 import jax
 import jax.numpy as jnp
@@ -23,11 +25,51 @@ def make_opt(lr, wd):
     return optim.adamw(lr, weight_decay=wd)
 
 
+def make_sgd(lr):
+    return optim.sgd(lr)
+
+
+def learning_rate_extremes(ex: Experiment) -> None:
+    """002: too small a learning rate descends very slowly, too large a one oscillates or flies
+    out of the valley. Full-batch gradient descent (one step per epoch) on digits, MLP 64-32-10,
+    one vmap_fit over rates x seeds."""
+    LRS = np.array([1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0], np.float32)
+    SEEDS, STEPS = ex.pick(5, 2), ex.pick(150, 15)
+    (x, y), _ = data.digits()
+    x = x.reshape(x.shape[0], -1)
+    keys = jnp.tile(jax.random.split(jax.random.key(11), SEEDS), (len(LRS),))
+    _, hist = vmap_fit(serial(Dense(32), Relu(), Dense(10)), softmax_cross_entropy, make_sgd,
+                       (x, y), hparams={"lr": np.repeat(LRS, SEEDS)}, keys=keys, epochs=STEPS,
+                       batch_size=int(x.shape[0]))
+    loss = np.asarray(hist.train_loss, np.float64).reshape(len(LRS), SEEDS, STEPS)
+    ex.setting(lr_extremes=f"full-batch GD on digits (n={x.shape[0]}), MLP 64-32-10 relu, "
+               f"{STEPS} steps, lrs {LRS.tolist()}, {SEEDS} seeds")
+    drop = loss[:, :, 0] - loss[:, :, -1]  # (lrs, seeds)
+    rises = (np.diff(loss, axis=2) > 0).mean(axis=2)
+    best = int(np.argmax(drop.mean(1)))
+    rows = [[f"{lr:g}", f"{loss[i, :, -1].mean():.3f}", f"{drop[i].mean():.3f}",
+             f"{rises[i].mean():.2f}"] for i, lr in enumerate(LRS)]
+    ex.table(f"Full-batch gradient descent: loss after {STEPS} steps by learning rate (mean of "
+             f"{SEEDS} seeds)", ["lr", "final loss", "loss drop", "fraction of steps that raise "
+                                 "the loss"], rows)
+    ex.metrics["lr_extremes"] = {"lrs": LRS, "final_loss": loss[:, :, -1], "drop": drop,
+                                 "rising_fraction": rises}
+    slow = drop[0] < 0.1 * drop[best]
+    bad = (loss[-1, :, -1] > loss[best, :, -1] + 1.0) & (rises[-1] > 0)
+    ex.verdict("Too small a learning rate descends very slowly; too large a rate oscillates or "
+               "flies out of the valley (002)", bool(slow.all() and bad.all()),
+               f"lr {LRS[0]:g} drops the loss by {drop[0].mean():.3f} vs {drop[best].mean():.3f} "
+               f"at lr {LRS[best]:g} (< 10 % in {int(slow.sum())}/{SEEDS} seeds); lr {LRS[-1]:g} "
+               f"ends at {loss[-1, :, -1].mean():.3f} vs {loss[best, :, -1].mean():.3f}, raising "
+               f"the loss on {rises[-1].mean():.0%} of its steps (worse by > 1 and rising in "
+               f"{int(bad.sum())}/{SEEDS} seeds)")
+
+
 def main(quick: bool) -> Experiment:
     ex = Experiment("hyperparams",
                     "grid search vs random search, and the train -> val -> test protocol",
                     "000 section 3.3 (3.3.2 grid / random search, 3.3.3 the search procedure); "
-                    "Bergstra & Bengio 2012", quick=quick)
+                    "Bergstra & Bengio 2012; 002 'learning rate'", quick=quick)
     REPEATS = ex.pick(8, 1)
     SIDE = ex.pick(4, 2)  # grid SIDE x SIDE, random SIDE**2: the same budget
     EPOCHS, BATCH = ex.pick((8, 100), (1, 100))
@@ -166,6 +208,8 @@ def main(quick: bool) -> Experiment:
     ex.verdict("The protocol touches the test split once per search, for the winner only",
                len(tested) == len(results), f"{len(tested)} test evaluations for {len(results)} "
                f"searches of {BUDGET} candidates each")
+
+    learning_rate_extremes(ex)
 
     # --- figures ----------------------------------------------------------------------------------
     fig, axes = plot.figure(2, 2, width=4.4, height=3.6)

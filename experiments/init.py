@@ -3,18 +3,19 @@ under each scheme, the symmetry trap of zero and constant weights, sparse init, 
 rules Var(W) = 1/M and 2/(M+N) checked on a linear layer."""
 
 import functools
+from typing import Callable
 
 import jax
 import matplotlib
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run
+from _harness import Experiment, run, sem
 
 from jaxdl import initializers as ini
 from jaxdl import optim, plot
 from jaxdl.activations import Relu, Sigmoid, Tanh, relu, sigmoid, tanh
-from jaxdl.core import serial
-from jaxdl.data import two_curves
+from jaxdl.core import Layer, serial
+from jaxdl.data import digits, two_curves
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn.dense import Dense
 from jaxdl.sweep import vmap_fit
@@ -27,6 +28,8 @@ def main(quick: bool) -> Experiment:
     deep_nets(ex)
     symmetry(ex)
     variance_rules(ex)
+    trained_on_digits(ex)
+    printed_formulas(ex)
     return ex.finish()
 
 
@@ -272,6 +275,163 @@ def variance_rules(ex: Experiment) -> None:
                "to 1 than with 1/M or 1/N", ok,
                "worst max(|log fwd|, |log bwd|): " + ", ".join(f"{k.split(' ')[0]} {np.exp(v):.2f}x"
                                                                for k, v in worst.items()))
+
+
+@functools.lru_cache(maxsize=None)  # one make_model per shape: vmap_fit compiles once per shape
+def digits_mlp(hidden: tuple) -> Callable:
+    """make_model(s, f, u, b, r), a 64-hidden-10 MLP: weights (s + f / sqrt(fan_in)) x a unit-
+    variance draw, Gaussian (u = 0) or uniform (u = 1); hidden biases b; tanh (r = 0) or ReLU."""
+    def make(s, f, u, b, r):
+        def w_init(key, shape, dtype=jnp.float32):
+            kn, ku = jax.random.split(key)
+            lim, normal = 3 ** 0.5, jax.random.normal(kn, shape, dtype)
+            return (s + f / shape[0] ** 0.5) * (u * jax.random.uniform(ku, shape, dtype, -lim, lim)
+                                                + (1 - u) * normal)
+        act = Layer(lambda key, shape: ({}, {}, tuple(shape)),
+                    lambda p, st, x, **_: (r * relu(x) + (1 - r) * tanh(x), st), "tanh_or_relu")
+        b_init = lambda key, shape, dtype=jnp.float32: jnp.full(shape, b, dtype)  # noqa: E731
+        return serial(*[la for h in hidden for la in (Dense(h, w_init=w_init, b_init=b_init), act)],
+                      Dense(10, w_init=w_init))
+    return make
+
+
+_sgd = functools.partial(optim.sgd, 0.1)  # module level: a second vmap_fit compiles nothing
+
+
+def trained_on_digits(ex: Experiment) -> None:
+    """Symmetry breaking, uniform vs Gaussian, 1/sqrt(n), ReLU bias 0.01, seeds, on digits."""
+    SEEDS, EP1, EP2, DEEP = ex.pick((5, 10, 5, (64,) * 4), (2, 2, 1, (32,)))  # quick: 1 compile
+    (xtr, ytr), (xte, yte) = digits()
+    train, test = (xtr.reshape(len(xtr), -1), ytr), (xte.reshape(len(xte), -1), yte)
+    nets = {"64-32-10": ((32,), EP1), f"64-({DEEP[0]}x{len(DEEP)})-10": (DEEP, EP2)}
+    ex.setting(digits=f"SGD lr 0.1, batch 32, {SEEDS} seeds per case, "
+               + ", ".join(f"{n} for {e} epochs" for n, (_, e) in nets.items()))
+    cases = [{"tanh, zeros": (0, 0, 0, 0, 0), "tanh, 0.01 N(0, 1)": (0.01, 0, 0, 0, 0),  # (s, f,
+              "tanh, U(+-0.01 sqrt 3) (std 0.01)": (0.01, 0, 1, 0, 0),  # u, b, r): digits_mlp
+              "tanh, LeCun normal (control)": (0, 1, 0, 0, 0)}, {"tanh, N(0, 1)": (1, 0, 0, 0, 0),
+             "tanh, N(0, 1)/sqrt(fan_in)": (0, 1, 0, 0, 0), "ReLU, He normal, bias 0":
+             (0, 2 ** 0.5, 0, 0, 1), "ReLU, He normal, bias 0.01": (0, 2 ** 0.5, 0, 0.01, 1)}]
+    res, rows, runs = {}, [], []
+    for i, (net, (hidden, epochs)) in enumerate(nets.items()):
+        hp = {n: np.repeat(np.array([c[j] for c in cases[i].values()], np.float32), SEEDS)
+              for j, n in enumerate("sfubr")}
+        runs.append(functools.partial(
+            vmap_fit, digits_mlp(hidden), softmax_cross_entropy, _sgd, train, val=test,
+            keys=jax.random.split(jax.random.key(20 + i), len(hp["s"])), model_hparams=hp,
+            epochs=epochs, batch_size=32))
+        ts, hist = out = runs[-1]()
+        first = first if i else out
+        for j, case in enumerate(cases[i]):
+            sl = slice(j * SEEDS, (j + 1) * SEEDS)
+            r = res[case] = {"acc": hist.val_accuracy[sl, -1], "loss": hist.val_loss[sl, -1],
+                             "train": hist.train_loss[sl, -1], "w": ts.params["0_dense"]["w"][sl],
+                             "b": ts.params["0_dense"]["b"][sl],
+                             "curve": hist.values[("val_accuracy", "train_loss")[i]][sl].mean(0)}
+            rows.append([net, case] + [f(r[m]) for m in ("acc", "loss", "train")
+                                       for f in (np.mean, sem)])
+    ex.table(f"Digits MLPs after a fixed budget (mean and SE over {SEEDS} seeds)", ["net", "init",
+             "test accuracy", "SE", "test loss", "SE", "train loss (last epoch)", "SE"], rows)
+    ex.metrics["digits"] = {c: {m: r[m] for m in ("acc", "loss", "train")} for c, r in res.items()}
+    m = {c: {k: float(np.mean(v)) for k, v in r.items() if k != "curve"} for c, r in res.items()}
+
+    def gap(a, b, k):  # mean(a) - mean(b) of measure k, and 2 SE of the difference
+        return m[a][k] - m[b][k], 2 * float(np.hypot(sem(res[a][k]), sem(res[b][k])))
+
+    def units(r):  # over seeds: min distance between hidden units (weights + bias), min distinct
+        v = [np.concatenate([w.T, b[:, None]], 1) for w, b in zip(np.asarray(r["w"]), r["b"])]
+        return (min(np.linalg.norm(u[:, None] - u[None], axis=-1)[np.triu_indices(len(u), 1)]
+                    .min() for u in v), min(len(np.unique(u, axis=0)) for u in v))
+
+    z, s, un, _ = cases[0]
+    (dz, nz), (ds, ns), (d, se) = units(res[z]), units(res[s]), gap(s, z, "acc")
+    ex.verdict("Small random weights break the symmetry: with 0.01 N(0, 1) weights the 32 hidden "
+               "units all differ after training and the net learns (000 3.8.3)",
+               ds > 1e-6 and ns == 32 and d > max(se, 0.2),
+               f"min distance between hidden units {ds:.3f}, {ns}/32 distinct (zeros: {dz:.0e}, "
+               f"{nz} distinct); test accuracy {m[s]['acc']:.3f} vs zeros {m[z]['acc']:.3f} "
+               f"(diff {d:.3f}; needs > 0.2 and > 2 SE = {se:.3f})")
+    (d, se), (dl, sel) = gap(un, s, "acc"), gap(un, s, "loss")
+    ex.verdict("Uniform and Gaussian weights of the same variance (std 0.01) reach the same test "
+               "accuracy: holds when |diff| <= 2 SE and |diff| < 1 accuracy point (000 3.8.3)",
+               abs(d) <= se and abs(d) < 0.01,
+               f"test accuracy uniform {m[un]['acc']:.4f}, Gaussian {m[s]['acc']:.4f}: diff "
+               f"{d:+.4f}, 2 SE {se:.4f}; test loss diff {dl:+.4f} (2 SE {sel:.4f})")
+    (n1, ln, b0, b1), (d, se) = cases[1], gap(*list(cases[1])[:2], "train")
+    ex.verdict(f"1/sqrt(n) scaling improves convergence: a {len(DEEP)}-hidden-layer tanh net's "
+               f"training loss after {EP2} epochs is lower than with N(0, 1) by > 2 SE (000 3.8.4)",
+               d > se, f"train loss N(0, 1) {m[n1]['train']:.3f}, 1/sqrt(n) {m[ln]['train']:.3f} "
+               f"(diff {d:.3f}, 2 SE {se:.3f}); test accuracy {m[n1]['acc']:.3f} vs "
+               f"{m[ln]['acc']:.3f}")
+    (da, sea), (dl, sel) = gap(b1, b0, "acc"), gap(b0, b1, "train")
+    ex.verdict(f"A small positive bias (0.01) for ReLU units gives no clear benefit over 0 (He "
+               f"init, {len(DEEP)} hidden layers): not better by > 2 SE in test accuracy or "
+               "training loss (000 3.8.6)", not (da > sea or dl > sel),
+               f"test accuracy 0.01: {m[b1]['acc']:.4f}, 0: {m[b0]['acc']:.4f} (diff {da:+.4f}, "
+               f"2 SE {sea:.4f}); train loss 0.01: {m[b1]['train']:.4f}, 0: {m[b0]['train']:.4f} "
+               f"(lower by {dl:+.4f}, 2 SE {sel:.4f})")
+    w, acc, loss = np.asarray(res[s]["w"]), res[s]["acc"], res[s]["loss"]  # the 0.01 N(0, 1) net
+    differ = all(not np.array_equal(w[i], w[j]) for i in range(SEEDS) for j in range(i + 1, SEEDS))
+    ex.verdict(f"The seed changes the result: {SEEDS} seeds (init and shuffling) of the 64-32-10 "
+               "tanh net (0.01 N(0, 1)) give different weights and test losses (003)",
+               differ and np.ptp(loss) > 0,
+               f"hidden weights differ between every pair of seeds: {differ}; test accuracy "
+               f"{np.mean(acc):.4f} +- {np.std(acc, ddof=1):.4f} (std over seeds), range "
+               f"{np.ptp(acc):.4f}; test loss range {np.ptp(loss):.4f}")
+    ts2, hist2 = runs[0]()  # a second, separate call with the same keys
+    leaves = list(zip(jax.tree.leaves(first[0].params), jax.tree.leaves(ts2.params)))
+    same_p = all(np.array_equal(a, b) for a, b in leaves)  # bit for bit
+    same_h = all(np.array_equal(v, hist2.values[k], equal_nan=True)
+                 for k, v in first[1].values.items() if k != "seconds")
+    ex.verdict("The same seed reproduces: two separate vmap_fit calls with the same keys give "
+               "bit-identical weights and history (003)", same_p and same_h,
+               f"all {len(leaves)} parameter arrays ({len(leaves[0][0])} runs each) equal: "
+               f"{same_p}; history ({len(hist2.values) - 1} series, not timing) equal: {same_h}")
+    fig, axes = plot.figure(2, 1, width=4.6, height=3.4)
+    for i, net in enumerate(nets):
+        for case in cases[i]:
+            axes[0, i].plot(np.arange(1, nets[net][1] + 1), res[case]["curve"], ".-", label=case)
+        axes[0, i].set_xticks(np.arange(1, nets[net][1] + 1))
+        plot.label(axes[0, i], f"{net} net on digits", "epoch",
+                   ("test accuracy", "train loss")[i] + " (mean of seeds)", legend=True)
+    ex.figure(fig, "digits_training.png", "Digits: test accuracy of the one-hidden-layer net "
+              "(left), training loss of the deeper net (right), per initialisation")
+
+
+def printed_formulas(ex: Experiment) -> None:
+    """Xavier's printed 'variance'; tanh vs sigmoid / ReLU on small Xavier pre-activations."""
+    M, N = ex.pick((1000, 500), (400, 200))
+    k, nn_ini, got = jax.random.key(30), jax.nn.initializers, {}
+    for name, mine, ref, v in (("Xavier", ini.glorot_normal(), nn_ini.glorot_normal(), 2 / (M + N)),
+                               ("He", ini.he_normal(), nn_ini.he_normal(), 2 / M)):
+        w = np.asarray(mine(k, (M, N)), np.float64)
+        got[name] = {"var": w.var(), "printed": v ** 0.5, "std": w.std(),
+                     "jax_std": np.asarray(ref(k, (M, N))).std()}
+    ex.metrics["printed_variance"] = got
+    ex.verdict("The printed Xavier variance sqrt(2/(fan_in+fan_out)) is the variance of Xavier "
+               "normal (and sqrt(2/fan_in) of He normal) (002); decided at relative error < 5 %",
+               all(abs(g["var"] / g["printed"] - 1) < 0.05 for g in got.values()), "; ".join(
+                   f"{n} normal {M}x{N}: sample Var {g['var']:.2e} vs printed {g['printed']:.2e} "
+                   f"({g['printed'] / g['var']:.0f}x too large); sample std {g['std']:.4f} = "
+                   f"printed formula {g['printed']:.4f} ({g['std'] / g['printed'] - 1:+.1%}; "
+                   f"jax.nn.initializers: {g['jax_std']:.4f})" for n, g in got.items()))
+    x = np.random.default_rng(0).normal(size=(ex.pick(2000, 500), M)) / (2 * M / (M + N)) ** 0.5
+    z0 = x @ np.asarray(ini.glorot_normal()(jax.random.key(31), (M, N)))  # std(z) ~ 1
+    acts, rows, small = jax.jit(lambda z: (tanh(z), sigmoid(z), relu(z))), [], {}
+    for sd in (0.1, 0.3, 1.0):
+        for act, a in zip(("tanh", "sigmoid", "ReLU"), acts(sd * z0)):
+            z, a = sd * z0, np.asarray(a, np.float64)
+            rows.append([act, z.std(), a.std() / z.std(), (a.mean() - z.mean()) / z.std()])
+            small[act] = small.get(act, abs(rows[-1][2] - 1) < 0.05 and abs(rows[-1][3]) < 0.05)
+    ex.table(f"Activations of Xavier pre-activations z = x W (W {M}x{N}): std ratio and mean shift",
+             ["activation", "std z", "std f(z) / std z", "(mean f(z) - mean z) / std z"], rows)
+    ex.metrics["activation_on_small_input"] = rows
+    ex.verdict("An activation through 0 with slope 1 (tanh) leaves a small input's distribution "
+               "unchanged; sigmoid and ReLU do not (003 Xavier): std ratio within 5 % of 1 and "
+               "mean shift < 0.05 std at std z = 0.1",
+               small["tanh"] and not small["sigmoid"] and not small["ReLU"],
+               f"std ratio / mean shift at std z = {rows[0][1]:.2f}: " + ", ".join(
+                   f"{r[0]} {r[2]:.3f} / {r[3]:+.2f}" for r in rows[:3])
+               + f"; at std z = {rows[6][1]:.2f}, tanh {rows[6][2]:.3f}")
 
 
 if __name__ == "__main__":

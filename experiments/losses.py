@@ -1,6 +1,8 @@
 """Cost functions: quadratic cost's sigma'(z) slowdown vs cross-entropy on one saturated sigmoid
 neuron, softmax + log-likelihood on 3 spiral arms (dC/dz = softmax - onehot), and center loss on a
-2-D feature layer trained on `digits` (intra- vs inter-class distances per lambda)."""
+2-D feature layer trained on `digits` (intra- vs inter-class distances per lambda); the printed
+formulas (cross-entropy's sign and zero, center loss's gradient and center update) and the convexity
+of a single sigmoid unit's cost."""
 
 import jax
 import jax.numpy as jnp
@@ -29,11 +31,13 @@ def main(quick: bool) -> Experiment:
     ex = Experiment("losses",
                     "quadratic cost vs cross-entropy, softmax + log-likelihood, center loss",
                     "001 section 3 (quadratic cost, slowdown, cross-entropy, softmax + "
-                    "log-likelihood); 000 sections 3.4.11 (cross-entropy) and 3.4.12 (center loss)",
+                    "log-likelihood); 000 sections 3.4.4 (convexity), 3.4.11 (cross-entropy) and "
+                    "3.4.13 (center loss)",
                     quick=quick)
     one_neuron(ex)
     softmax_spirals(ex)
     centers_on_digits(ex)
+    formulas(ex)
     return ex.finish()
 
 
@@ -299,6 +303,76 @@ def centers_on_digits(ex: Experiment) -> None:
                    "feature 2" if i == 0 else "")
     fig.colorbar(sc, ax=axes[0, :].tolist(), ticks=range(10), label="digit class")
     ex.figure(fig, "center_loss_features.png", "2-D test features of digits per lambda (seed 0)")
+
+
+def formulas(ex: Experiment) -> None:
+    """The printed formulas, checked against closed forms in float64: cross-entropy >= 0 and ~0
+    near the target; center loss's gradient and center update; the Hessian of a single sigmoid
+    unit's cost (convex or not) at random parameters."""
+    # Cross-entropy on a grid of outputs a in (0, 1) and both targets.
+    a = jnp.linspace(1e-4, 1 - 1e-4, 2001)
+    ce = {y: np.asarray(binary_cross_entropy(a[:, None], jnp.full((a.size, 1), float(y)),
+                                             reduction="none")) for y in (0, 1)}
+    gap = {y: np.abs(np.asarray(a) - y) for y in (0, 1)}
+    near = max(float(ce[y][gap[y] <= 0.01].max()) for y in (0, 1))
+    monotone = all(np.all(np.diff(ce[y][np.argsort(gap[y])]) >= -1e-6) for y in (0, 1))
+    lowest = min(float(ce[y].min()) for y in (0, 1))
+    ex.metrics["cross_entropy_grid"] = {"min": lowest, "max_within_0.01": near,
+                                        "grows_with_error": monotone}
+    ex.verdict("Cross-entropy is non-negative and near 0 when the output is near the target "
+               "(000 3.4.11)", lowest >= 0 and near <= -np.log(0.99) + 1e-5 and monotone,
+               f"on 2001 outputs x 2 targets: min C = {lowest:.2e}, C <= {near:.4f} within 0.01 "
+               f"of the target (-ln 0.99 = {-np.log(0.99):.4f}), C grows with |a - y|: {monotone}")
+
+    # Center loss: dL_C/dx_i = x_i - c_{y_i}; the printed Delta c_j, summed by hand in float64.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 3)).astype(np.float32)
+    y = rng.integers(0, 4, size=12).astype(np.int32)
+    y[0] = 3  # class 3 present; class 2 may be absent: its center must not move
+    c = rng.normal(size=(5, 3)).astype(np.float32)  # class 4 is never in the batch
+    grad = np.asarray(jax.grad(lambda f: center_loss(f, jnp.asarray(y), jnp.asarray(c),
+                                                     reduction="sum"))(jnp.asarray(x)))
+    grad_err = float(np.abs(grad - (x - c[y])).max())
+    delta = np.stack([((y == j)[:, None] * (c[j] - x)).astype(np.float64).sum(0)
+                      / (1 + (y == j).sum()) for j in range(5)])
+    moved = c - np.asarray(update_centers(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), 1.0))
+    delta_err = float(np.abs(moved - delta).max())
+    ex.verdict("Center loss has the printed gradient and center update: dL_C/dx_i = x_i - c_yi, "
+               "Delta c_j = sum_i [y_i = j] (c_j - x_i) / (1 + sum_i [y_i = j]) (000 3.4.13)",
+               grad_err < 1e-5 and delta_err < 1e-5,
+               f"max |grad - (x - c_y)| = {grad_err:.1e}; max |Delta c - printed| = "
+               f"{delta_err:.1e} (12 features, 5 centers, one class absent)")
+
+    # Convexity of a single sigmoid unit's cost in (w, b): the Hessian's smallest eigenvalue at
+    # random parameters, on a fixed small data set (float64).
+    n_points = ex.pick(300, 40)
+    with jax.enable_x64(True):
+        xs = jnp.asarray(rng.normal(size=(20, 2)))
+        ys = jnp.asarray((rng.random(20) < 0.5).astype(np.float64))
+
+        def cost(theta, kind):
+            z = xs @ theta[:2] + theta[2]
+            if kind == "quadratic cost, identity":
+                return 0.5 * jnp.mean((z - ys) ** 2)
+            s_ = jax.nn.sigmoid(z)
+            if kind == "quadratic cost, sigmoid":
+                return 0.5 * jnp.mean((s_ - ys) ** 2)
+            return jnp.mean(jax.nn.softplus(z) - ys * z)  # cross-entropy of sigmoid(z)
+
+        thetas = jnp.asarray(rng.normal(scale=3.0, size=(n_points, 3)))
+        kinds = ("cross-entropy, sigmoid", "quadratic cost, identity", "quadratic cost, sigmoid")
+        lowest_eig = {}
+        for kind in kinds:
+            h = jax.vmap(jax.hessian(lambda t, k=kind: cost(t, k)))(thetas)
+            eig = np.linalg.eigvalsh(np.asarray(h))
+            lowest_eig[kind] = float((eig[:, 0] / np.abs(eig).max(axis=1)).min())
+    ex.metrics["hessian_min_eig_over_max"] = lowest_eig
+    ex.verdict_cases("A monotone activation makes a single-layer network's cost convex (000 "
+                     "3.4.4)", {k: v > -1e-9 for k, v in lowest_eig.items()},
+                     f"smallest Hessian eigenvalue / largest |eigenvalue| over {n_points} random "
+                     "(w, b) on 20 points: " + ", ".join(f"{k} {v:.2e}"
+                                                         for k, v in lowest_eig.items()),
+                     subject="the cost")
 
 
 if __name__ == "__main__":

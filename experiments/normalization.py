@@ -1,11 +1,12 @@
 """Normalization: (a) gradient descent on linear regression with raw vs standardised features,
 (b) min-max vs z-score vs log scaling of a skewed feature, (c) BatchNorm, GroupNorm, LayerNorm,
-WeightNorm and LRN in a small CNN on digits across batch sizes, and BN's learning-rate range."""
+WeightNorm and LRN in a small CNN on digits (5 seeds, 2-SE rule), BN vs GN at batch 2, and BN's
+learning-rate range over seeds."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run
+from _harness import Experiment, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.data.preprocess import fit_log, fit_minmax, fit_zscore
@@ -13,7 +14,7 @@ from jaxdl.losses import mse, softmax_cross_entropy
 from jaxdl.nn import (BatchNorm, Conv2D, Dense, Flatten, GroupNorm, LayerNorm, LocalResponseNorm,
                       MaxPool2D, Relu, WeightNorm, serial)
 from jaxdl.sweep import vmap_fit
-from jaxdl.train import evaluate, fit
+from jaxdl.train import fit
 
 
 def cnn(norm: str):
@@ -211,15 +212,16 @@ def skewed_feature(ex: Experiment) -> None:
 
 
 def norm_layers(ex: Experiment) -> None:
-    """(c) Normalization layers in a small CNN on digits across batch sizes, and BN's
-    learning-rate range."""
-    NORMS = ex.pick(("none", "batchnorm", "groupnorm", "layernorm", "weightnorm", "lrn",
-                     "batchnorm+lrn"), ("batchnorm", "groupnorm", "batchnorm+lrn"))
-    BATCHES = ex.pick((2, 4, 16, 64), (16,))
-    CNN_EPOCHS = ex.pick({2: 3, 4: 3, 16: 6, 64: 15}, {16: 2})
-    SEEDS, CNN_LR = ex.pick(3, 1), 1e-3
-    SWEEP_LRS = np.array(ex.pick([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], [0.03, 3.0]), np.float32)
-    SWEEP_EPOCHS, WORKING = ex.pick(10, 1), 0.9
+    """(c) Normalization layers in a small CNN on digits: every layer at batch 64, BN and GN
+    also at small batches, all seeds of one setting in one vmap_fit; then BN's learning-rate
+    range over seeds."""
+    NORMS = ("none", "batchnorm", "groupnorm", *ex.pick(("layernorm",), ()), "weightnorm", "lrn",
+             "batchnorm+lrn")  # a quick run: fewer programs to compile
+    LARGE, SMALL = 64, ex.pick((2,), (64,))
+    EPOCHS = ex.pick({2: 1, 64: 10}, {64: 2})
+    SEEDS, CNN_LR = ex.pick(5, 2), 1e-3
+    SWEEP_LRS = np.array(ex.pick([0.03, 0.1, 0.3, 1.0, 3.0], [0.03, 3.0]), np.float32)
+    SWEEP_EPOCHS, WORKING = ex.pick(5, 1), 0.9
     digits_train, digits_test = data.digits()
     take = ex.pick(None, 128)  # None: all
     digits_train = (digits_train[0][:take], digits_train[1][:take])
@@ -227,101 +229,129 @@ def norm_layers(ex: Experiment) -> None:
                    "SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2 -> Dense 10",
                norms="BatchNorm(momentum 0.9), GroupNorm(4 groups), LayerNorm, WeightNorm (on both "
                      "convs), LocalResponseNorm (AlexNet k=2, r=2, alpha=1e-4, beta=0.75)",
-               cnn_training=f"Adam lr {CNN_LR} for every batch size, epochs per batch size "
-                            f"{CNN_EPOCHS}, {SEEDS} seeds, one fit each (so the seconds are one "
-                            "model's: vmap_fit would time all seeds together); accuracy on the "
-                            f"digits test split ({int(digits_test[0].shape[0])})",
+               cnn_training=f"Adam lr {CNN_LR}, every norm at batch {LARGE}, BN and GN also at "
+                            f"{SMALL}; epochs per batch size {EPOCHS}; {SEEDS} seeds per setting "
+                            "in one vmap_fit; accuracy on the digits test split "
+                            f"({int(digits_test[0].shape[0])}); comparisons by the 2-SE rule",
                lr_sweep=f"SGD momentum 0.9, batch 64, {SWEEP_EPOCHS} epochs, lr "
-                        f"{SWEEP_LRS.tolist()}, vmap_fit over lr; 'works' = test accuracy >= "
-                        f"{WORKING}")
+                        f"{SWEEP_LRS.tolist()} x {SEEDS} seeds in one vmap_fit; 'works' = mean "
+                        f"test accuracy - 2 SE >= {WORKING}")
+    keys = jax.random.split(jax.random.key(2), SEEDS)
+    res, rows = {}, []
+    settings = list(dict.fromkeys([(n, LARGE) for n in NORMS] + [
+        (n, b) for n in ("batchnorm", "groupnorm") for b in SMALL]))
+    for norm, b in settings:
+        model = cnn(norm)
+        ts, h = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(CNN_LR), digits_train,
+                         keys=keys, epochs=EPOCHS[b], batch_size=b)
+        acc = np.asarray(jax.vmap(lambda p, s: jnp.mean(jnp.argmax(
+            model.apply(p, s, digits_test[0])[0], -1) == digits_test[1]))(ts.params, ts.state))
+        sec = np.asarray(h.seconds)[0, 1:] if EPOCHS[b] > 1 else np.asarray(h.seconds)[0]
+        res[(norm, b)] = {"accuracy_per_seed": acc, "train_loss_per_seed": h.train_loss[:, -1],
+                          "seconds_per_epoch": sec}
+        rows.append([norm, b, f"{acc.mean():.3f} ± {sem(acc):.3f}",
+                     f"{h.train_loss[:, -1].mean():.4f} ± {sem(h.train_loss[:, -1]):.4f}",
+                     float(np.median(sec))])
+    ex.metrics["cnn"] = {f"{n}@{b}": r for (n, b), r in res.items()}
+    ex.table("(c) Normalization layers in the CNN (mean ± SE over seeds)",
+             ["norm", "batch", "test accuracy", "final training loss (epoch mean)",
+              f"s/epoch ({SEEDS} seeds together)"], rows,
+             note="s/epoch: median of fit's epoch seconds for the vmapped seed batch, compiling "
+                  "epoch excluded.")
 
-    cnn_res, cnn_rows = {}, []
-    for norm in NORMS:
-        row, model = [norm], cnn(norm)
-        for b in BATCHES:
-            acc, secs = [], []
-            for seed in range(SEEDS):
-                ts, h = fit(model, softmax_cross_entropy, optim.adam(CNN_LR), digits_train,
-                            epochs=CNN_EPOCHS[b], batch_size=b, key=jax.random.key(2 + seed),
-                            progress=False)
-                acc.append(evaluate(model, ts, digits_test)["accuracy"])
-                secs += list(h.seconds if seed else h.seconds[1:])  # seed 0 compiled
-            acc, sec = np.array(acc), float(np.median(secs)) if secs else float("nan")
-            cnn_res[f"{norm}@{b}"] = {"norm": norm, "batch_size": b,
-                                      "accuracy_mean": float(acc.mean()),
-                                      "accuracy_std": float(acc.std()), "accuracy_per_seed": acc,
-                                      "seconds_per_epoch": sec}
-            row += [f"{acc.mean():.3f} ± {acc.std():.3f}", sec]
-        cnn_rows.append(row)
-    ex.metrics["cnn"] = cnn_res
-    ex.table("(c) Test accuracy (mean ± std over seeds) and seconds per training epoch (one "
-             "model)",
-             ["norm"] + [c for b in BATCHES for c in (f"acc, batch {b}", f"s/epoch, batch {b}")],
-             cnn_rows,
-             note="s/epoch: median over seeds of fit's epoch seconds, compiling epochs excluded.")
+    def acc(norm, b=LARGE):
+        return res[(norm, b)]["accuracy_per_seed"]
 
-    def mean_acc(norm, b):
-        return cnn_res[f"{norm}@{b}"]["accuracy_mean"]
+    def above(a, b):  # mean of a above mean of b by 2 SE
+        return a.mean() - b.mean() > 2 * np.hypot(sem(a), sem(b))
 
-    small, large = BATCHES[0], BATCHES[-1]
-    bn_drop = mean_acc("batchnorm", large) - mean_acc("batchnorm", small)
-    gn_drop = mean_acc("groupnorm", large) - mean_acc("groupnorm", small)
-    gn_spread = max(mean_acc("groupnorm", b) for b in BATCHES) - min(mean_acc("groupnorm", b)
-                                                                     for b in BATCHES)
-    ex.verdict("GN is stable across batch sizes where BN degrades at small batches (3.6.11)",
-               bn_drop > gn_drop + 0.01 and gn_spread < 0.03 and mean_acc("groupnorm", small)
-               > mean_acc("batchnorm", small),
-               f"accuracy batch {large} -> {small}: BN {mean_acc('batchnorm', large):.3f} -> "
-               f"{mean_acc('batchnorm', small):.3f}, GN {mean_acc('groupnorm', large):.3f} -> "
-               f"{mean_acc('groupnorm', small):.3f}; GN range over batch sizes {gn_spread:.3f}")
-    lrn_gain = [mean_acc("batchnorm+lrn", b) - mean_acc("batchnorm", b) for b in BATCHES]
-    seed_std = max(cnn_res[f"batchnorm@{b}"]["accuracy_std"] for b in BATCHES)
-    ex.verdict("LRN adds little once BN is there (3.6.9)", max(lrn_gain) < max(0.01, 2 * seed_std),
-               "BN+LRN minus BN: "
-               + ", ".join(f"batch {b}: {g:+.3f}" for b, g in zip(BATCHES, lrn_gain))
-               + f" (largest BN seed std {seed_std:.3f})")
+    def show(a, name):
+        return f"{name} {a.mean():.3f} ± {sem(a):.3f}"
+
+    ex.verdict("LRN improves accuracy (000 3.6.6): test accuracy with LRN above without by 2 SE, "
+               f"batch {LARGE}", above(acc("lrn"), acc("none")),
+               f"{show(acc('lrn'), 'LRN')} vs {show(acc('none'), 'none')} ({SEEDS} seeds)")
+    tl = {n: res[(n, LARGE)]["train_loss_per_seed"] for n in ("none", "batchnorm")}
+    ex.verdict("BN improves accuracy and training (000 3.6.8): test accuracy higher and final "
+               "training loss lower than without normalization, each by 2 SE",
+               above(acc("batchnorm"), acc("none")) and above(tl["none"], tl["batchnorm"]),
+               f"accuracy {show(acc('batchnorm'), 'BN')} vs {show(acc('none'), 'none')}; "
+               f"training loss BN {tl['batchnorm'].mean():.4f} ± {sem(tl['batchnorm']):.4f} vs "
+               f"none {tl['none'].mean():.4f} ± {sem(tl['none']):.4f}")
+    s_wn, s_bn = res[("weightnorm", LARGE)]["seconds_per_epoch"], \
+        res[("batchnorm", LARGE)]["seconds_per_epoch"]
+    ex.verdict("Weight norm is faster than BN (000 3.6.12): seconds per epoch below BN's by 2 SE "
+               f"(over {len(s_wn)} timed epochs)", above(s_bn, s_wn),
+               f"s/epoch WN {s_wn.mean():.4f} ± {sem(s_wn):.4f} vs BN {s_bn.mean():.4f} ± "
+               f"{sem(s_bn):.4f} (batch {LARGE}, {SEEDS} seeds vmapped)")
+    small = SMALL[0]
+    bn_drop = above(acc("batchnorm"), acc("batchnorm", small))
+    gn_steady = not above(acc("groupnorm"), acc("groupnorm", small))
+    ex.verdict(f"GN is stable across batch sizes where BN degrades at small batches (3.6.11): BN "
+               f"loses accuracy from batch {LARGE} to {small} by 2 SE, GN does not",
+               bn_drop and gn_steady,
+               f"batch {LARGE} -> {small}: BN {acc('batchnorm').mean():.3f} -> "
+               f"{acc('batchnorm', small).mean():.3f} (SE {sem(acc('batchnorm', small)):.3f}), GN "
+               f"{acc('groupnorm').mean():.3f} -> {acc('groupnorm', small).mean():.3f} (SE "
+               f"{sem(acc('groupnorm', small)):.3f})" + ("" if bn_drop else
+                                                         "; BN does not degrade here, so the "
+                                                         "premise never occurs in this CNN"))
+    gain = acc("batchnorm+lrn") - acc("batchnorm")
+    ex.verdict("LRN adds little once BN is there (3.6.9): BN+LRN is not above BN by 2 SE",
+               not above(acc("batchnorm+lrn"), acc("batchnorm")),
+               f"{show(acc('batchnorm+lrn'), 'BN+LRN')} vs {show(acc('batchnorm'), 'BN')} "
+               f"(mean difference {gain.mean():+.3f})")
 
     sweep = {}
+    lr_col = np.repeat(SWEEP_LRS, SEEDS)
     for norm in ("none", "batchnorm"):
         _, h = vmap_fit(cnn(norm), softmax_cross_entropy, lambda lr: optim.sgd(lr, momentum=0.9),
-                        digits_train, hparams={"lr": SWEEP_LRS}, keys=jax.random.key(3),
-                        val=digits_test, epochs=SWEEP_EPOCHS, batch_size=64)
-        acc = np.nan_to_num(h.val_accuracy[:, -1])
-        works = SWEEP_LRS[acc >= WORKING]
-        sweep[norm] = {"accuracy_per_lr": acc, "val_accuracy_curves": h.val_accuracy,
+                        digits_train, hparams={"lr": lr_col}, keys=jnp.concatenate(
+                            [keys] * len(SWEEP_LRS)), val=digits_test, epochs=SWEEP_EPOCHS,
+                        batch_size=64)
+        a = np.nan_to_num(h.val_accuracy[:, -1]).reshape(len(SWEEP_LRS), SEEDS)
+        works = SWEEP_LRS[[r.mean() - 2 * sem(r) >= WORKING for r in a]]
+        sweep[norm] = {"accuracy": a, "val_accuracy_curves": h.val_accuracy,
                        "largest_working_lr": round(float(works.max()), 6) if works.size else None}
     ex.metrics["lr_sweep"] = {"lrs": SWEEP_LRS, **sweep}
     ex.table(f"BN and the learning rate: test accuracy after {SWEEP_EPOCHS} epochs (SGD "
-             "momentum 0.9)",
-             ["lr"] + list(sweep), [[lr] + [sweep[k]["accuracy_per_lr"][i] for k in sweep]
+             f"momentum 0.9, mean ± SE over {SEEDS} seeds)",
+             ["lr"] + list(sweep), [[lr] + [f"{sweep[k]['accuracy'][i].mean():.3f} ± "
+                                            f"{sem(sweep[k]['accuracy'][i]):.3f}" for k in sweep]
                                     for i, lr in enumerate(SWEEP_LRS)])
     lw_none, lw_bn = sweep["none"]["largest_working_lr"], sweep["batchnorm"]["largest_working_lr"]
-    ex.verdict("BN allows a larger learning rate (3.6.9)",
+    ex.verdict(f"BN allows a larger learning rate (3.6.9): its largest lr whose mean accuracy "
+               f"- 2 SE >= {WORKING} ({SEEDS} seeds) is above the plain CNN's",
                lw_bn is not None and (lw_none is None or lw_bn > lw_none),
-               f"largest lr with accuracy >= {WORKING}: no norm {lw_none}, BN {lw_bn}")
+               f"largest working lr: no norm {lw_none}, BN {lw_bn}; accuracy at each lr: none "
+               + ", ".join(f"{v.mean():.2f}" for v in sweep["none"]["accuracy"]) + "; BN "
+               + ", ".join(f"{v.mean():.2f}" for v in sweep["batchnorm"]["accuracy"]))
 
     fig, axes = plot.figure(3)
-    for norm in NORMS:
-        m = np.array([mean_acc(norm, b) for b in BATCHES])
-        s = np.array([cnn_res[f"{norm}@{b}"]["accuracy_std"] for b in BATCHES])
-        axes[0, 0].errorbar(BATCHES, m, yerr=s, marker="o", ms=3, capsize=2, label=norm)
-        axes[0, 1].plot(BATCHES, [cnn_res[f"{norm}@{b}"]["seconds_per_epoch"]
-                                  for b in BATCHES], "o-", ms=3, label=norm)
-    for ax in axes[0, :2]:
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(BATCHES, [str(b) for b in BATCHES])
-    plot.label(axes[0, 0], "test accuracy vs batch size", "batch size (log)", "test accuracy",
+    xs = np.arange(len(NORMS))
+    axes[0, 0].bar(xs, [acc(n).mean() for n in NORMS],
+                   yerr=[2 * sem(acc(n)) for n in NORMS], capsize=3)
+    axes[0, 0].set_xticks(xs, NORMS, rotation=45, fontsize=7)
+    axes[0, 0].set_ylim(min(acc(n).mean() for n in NORMS) - 0.05, 1.0)
+    plot.label(axes[0, 0], f"test accuracy at batch {LARGE} (bars: 2 SE)", "norm", "accuracy")
+    for n in ("batchnorm", "groupnorm"):
+        bs = [*SMALL, LARGE]
+        axes[0, 1].errorbar(bs, [acc(n, b).mean() for b in bs],
+                            yerr=[2 * sem(acc(n, b)) for b in bs], marker="o", capsize=3,
+                            label=n)
+    axes[0, 1].set_xscale("log", base=2)
+    plot.label(axes[0, 1], "BN vs GN by batch size (2 SE)", "batch size (log)", "test accuracy",
                legend=True)
-    axes[0, 1].set_yscale("log")
-    plot.label(axes[0, 1], "seconds per training epoch (one model)", "batch size (log)",
-               "seconds (log)", legend=True)
     for norm, r in sweep.items():
-        axes[0, 2].semilogx(SWEEP_LRS, r["accuracy_per_lr"], "o-", label=norm)
+        axes[0, 2].errorbar(SWEEP_LRS, r["accuracy"].mean(1),
+                            yerr=[2 * sem(v) for v in r["accuracy"]], marker="o", capsize=3,
+                            label=norm)
+    axes[0, 2].set_xscale("log")
     axes[0, 2].axhline(WORKING, color="k", ls=":", lw=0.8)
-    plot.label(axes[0, 2], "learning-rate sweep, batch 64", "SGD learning rate (log)",
+    plot.label(axes[0, 2], "learning-rate sweep, batch 64 (2 SE)", "SGD learning rate (log)",
                "test accuracy", legend=True)
-    ex.figure(fig, "cnn_norms.png", "Normalization layers in a small CNN on digits: accuracy and "
-              "speed by batch size, and the learning-rate range with and without BN")
+    ex.figure(fig, "cnn_norms.png", "Normalization layers in a small CNN on digits: accuracy "
+              "per layer, BN vs GN by batch size, and the learning-rate range with and without BN")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import claims as inventory
 from _harness import QUICK_BANNER, results_dir, row
 
 ORDER = ["perceptron", "backprop", "conv", "activations", "init", "vanishing", "losses", "depth",
-         "batch_size", "normalization", "regularization", "optimizers", "schedules", "hyperparams",
-         "finetune", "mnist1d_paper"]
+         "batch_size", "normalization", "bn_mechanisms", "regularization", "optimizers",
+         "schedules", "hyperparams", "finetune", "mnist1d_paper"]
 VERDICT = re.compile(r"^\| .*? \| \*\*(.+?)\*\* \| .* \|$", re.M)
 FIGURE = re.compile(r"\]\((?!http)([^)]+\.png)\)")
 
@@ -98,6 +99,7 @@ def main(snapshot: Path | None = None) -> int:
         head += [QUICK_BANNER + f" (QUICK: {', '.join(quick)})", ""]
     head += ["Each section states the claims an experiment tests, the verdict computed from its "
              "measurement, its tables and figures. Regenerate with `make experiments`.", ""]
+    head += [claims_page(results, results / "claims.md", "REPORT.md#{name}"), ""]
     sections = []
     for name in names:
         text = FIGURE.sub(rf"]({name}/\1)", (results / name / "table.md").read_text())
@@ -109,6 +111,18 @@ def main(snapshot: Path | None = None) -> int:
     if snapshot is not None:
         write_snapshot(results, names, quick, Path(snapshot))
     return 0
+
+
+def claims_page(results: Path, dest: Path, link: str) -> str:
+    """Write the claims inventory with these results' verdicts to `dest` (when every experiment
+    it names has run) and return the coverage line that opens the report."""
+    claims = inventory.inventory()
+    try:
+        dest.write_text(inventory.render(claims, inventory.verdicts(results), link))
+    except LookupError as e:  # a partial run (one experiment): the inventory names the others
+        print(f"not writing {dest.name}: {e}", file=sys.stderr)
+        return inventory.coverage_line(claims, "../experiments/claims.md")
+    return inventory.coverage_line(claims, dest.name)
 
 
 PNG_LIMIT = 200_000  # bytes per figure in the committed snapshot
@@ -142,7 +156,7 @@ def write_snapshot(results: Path, names: list[str], quick: list[str], dest: Path
     index = ["# The report: the fundamentals, measured", ""]
     if quick:
         index += [QUICK_BANNER + f" (QUICK: {', '.join(quick)})", ""]
-    index += [stamp(), "",
+    index += [stamp(), "", claims_page(results, dest / "claims.md", "{name}.md"), "",
               "Each page states the claims an experiment tests, the verdict computed from its "
               "measurement (a claim judged case by case reads *holds only when ...*), its tables "
               "and figures. `make report-snapshot` regenerates these pages with the full "

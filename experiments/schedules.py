@@ -165,7 +165,7 @@ def training(ex: Experiment, sched: dict) -> None:
     take, take_test = ex.pick((None, None), (400, 200))  # None: all
     (x, y), test = (x[:take], y[:take]), (test[0][:take_test], test[1][:take_test])
     EPOCHS = ex.pick(max(1, STEPS // (x.shape[0] // BATCH)), 2)
-    names = ex.pick(list(sched), list(sched)[:3])  # quick: constant and two decays
+    names = ex.pick(list(sched), ["constant", "exponential_decay", "natural_exp_decay"])
     scheds = [sched[n][0] for n in names]
     hidden = ex.pick([100, 100], [32])  # quick: one small layer compiles faster
     model = serial(*[layer for h in hidden for layer in (Dense(h), Relu())], Dense(10))
@@ -212,6 +212,23 @@ def training(ex: Experiment, sched: dict) -> None:
           loss[:, :, -1], -1, "final training loss")
     judge("Decaying the learning rate gives a better model than a constant rate (000 3.9.1)", acc,
           1, "test accuracy")
+
+    # settling: the first epoch from which the training loss stays within 5 % of its final value
+    ie, inat = names.index("exponential_decay"), names.index("natural_exp_decay")
+
+    def settle(curve):
+        off = np.abs(curve - curve[-1]) > 0.05 * abs(curve[-1])
+        return int(np.nonzero(off)[0][-1]) + 2 if off.any() else 1
+
+    se, sn = (np.array([settle(c) for c in loss[i]]) for i in (ie, inat))
+    ex.metrics["settling_epoch"] = {"exponential_decay": se, "natural_exp_decay": sn}
+    ex.verdict("Natural exponential decay converges faster than exponential decay (000 3.9.5): its "
+               "training loss settles (stays within 5 % of its final value) earlier by 2 SE",
+               se.mean() - sn.mean() > 2 * np.hypot(sem(se), sem(sn)),
+               f"settling epoch natural {sn.mean():.1f} ± {sem(sn):.1f} vs exponential "
+               f"{se.mean():.1f} ± {sem(se):.1f}; final training loss natural "
+               f"{loss[inat, :, -1].mean():.3f} vs exponential {loss[ie, :, -1].mean():.3f} "
+               f"({SEEDS} seeds, same decay_steps 100 and rate 0.8)")
 
     fig, axes = plot.figure(2, width=5.6, height=4.2)
     order = np.argsort(acc.mean(1))

@@ -20,7 +20,7 @@ from _markdown import problems
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.py")
-                     if not p.stem.startswith("_") and p.stem != "report")
+                     if not p.stem.startswith("_") and p.stem not in ("report", "claims"))
 CONFIG = ("jax_enable_x64", "jax_numpy_dtype_promotion", "jax_numpy_rank_promotion",
           "jax_threefry_partitionable", "jax_disable_most_optimizations")
 
@@ -55,6 +55,11 @@ def test_experiment_runs_in_quick_mode_and_writes_figures_table_metrics(name, tm
     assert harness.QUICK_BANNER in table.split("Source:")[0], "a QUICK table says so at its top"
     for v in metrics["verdicts"]:  # each verdict of metrics.json is the one table.md shows
         assert f"| **{v['verdict']}** |" in table, v
+    claims = load("claims", monkeypatch, tmp_path)  # the inventory's keys name this run's claims
+    produced = {name: [(v["claim"], v["verdict"], v["evidence"]) for v in metrics["verdicts"]]}
+    for claim in claims.inventory():
+        if claim.experiment == name:
+            claims.match(claim, produced)
     figures = list(out.glob("*.png"))
     assert figures, "an experiment must draw at least one figure"
     for f in figures:  # readable: at least 72 dpi (matplotlib writes it into the PNG)

@@ -1,0 +1,418 @@
+"""BN mechanisms: nine claims of the batch-normalization chapter measured on digits MLPs: internal
+covariate shift and saturation per layer of a deep tanh net (with and without BN), shuffled vs
+class-sorted batches, overfitting on 150 examples (BN vs dropout + L2), BN's inference statistics
+(mean of the batch means, unbiased variance) vs the moving averages vs small test batches,
+mini-batch gradient noise of weight norm vs BN, all-positive vs centred inputs, outlier samples.
+Every comparison: per-seed values, mean +- SE, the 2-standard-error rule."""
+
+import functools
+import time
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from _harness import Experiment, run, sem
+from jax.flatten_util import ravel_pytree
+
+from jaxdl import data, optim, plot
+from jaxdl.losses import l2_penalty
+from jaxdl.losses import softmax_cross_entropy as sce
+from jaxdl.nn import BatchNorm, Dense, Dropout, Relu, Tanh, WeightNorm, serial
+from jaxdl.train import TrainState, make_train_step
+
+
+def st(a):
+    """'mean +- SE' of per-seed values."""
+    return f"{np.mean(a):.3g} +- {sem(a):.2g}"
+
+
+def beats(a, b):
+    """The 2-SE rule: mean(a) - mean(b) > 2 * hypot(sem(a), sem(b))."""
+    return bool(np.mean(a) - np.mean(b) > 2 * np.hypot(sem(a), sem(b)))
+
+
+def mlp(widths, act=Relu, bn=False, wn=False, rate=None, momentum=0.99, listed=False):
+    """Dense(w) [in WeightNorm] [-> BatchNorm] -> act [-> Dropout(rate)] per width, Dense(10)."""
+    layers = []
+    for w in widths:
+        layers += [WeightNorm(Dense(w)) if wn else Dense(w)] + [BatchNorm(momentum)] * bn
+        layers += [act()] + ([] if rate is None else [Dropout(rate)])
+    layers.append(Dense(10))
+    return layers if listed else serial(*layers)
+
+
+def init(model, keys):
+    """(params, state) per key, stacked (eager: no random-init program to compile)."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *[model.init(k, (64,))[:2] for k in keys])
+
+
+def part(ts, lo, hi):
+    return jax.tree.map(lambda v: v[lo:hi], ts)  # members lo..hi-1 of stacked states
+
+
+def train(build, start, x, y, idx, hp, probe=None):
+    """K members in one compiled, vmapped lax.scan of make_train_step: member k starts from
+    start[k], builds (model, optimizer, penalty) = build(**hp[k]), takes the batches idx[k] (T, B)
+    of x, y (one per member when x has 3 axes); returns TrainStates, per step (loss, probe)."""
+    def one(p, s, key, order, h, x, y):
+        model, opt, pen = build(**h)
+        step = make_train_step(model, sce, opt, penalty=pen)
+
+        def body(ts, i):
+            ts, m = step(ts, x[i], y[i])
+            return ts, (m["loss"], probe(ts.params, ts.state) if probe else ())
+        return jax.lax.scan(body, TrainState(jnp.int32(0), p, s, opt.init(p), key), order)
+    ax = 0 if x.ndim == 3 else None
+    keys = jax.random.split(jax.random.key(7), len(idx))
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, ax, ax)))(
+        *start, keys, jnp.asarray(idx), hp, x, y)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _score(model, params, state, x, y):
+    def one(p, s):
+        out = model.apply(p, s, x)[0]
+        return jnp.argmax(out, -1) == y, sce(out, y, reduction="none")
+    return jax.vmap(one)(params, state)
+
+
+def score(model, ts, x, y, n=None):
+    """Per-member eval-mode (accuracy, loss) on (x, y), or the accuracy on x[:n] and x[n:]."""
+    right, loss = (np.asarray(v, np.float64) for v in _score(model, ts.params, ts.state, x, y))
+    return (right.mean(1), loss.mean(1)) if n is None else (right[:, :n].mean(1),
+                                                            right[:, n:].mean(1))
+
+
+def orders(rng, n, b, steps, k, sort=None):
+    """k batch orders, `steps` batches of b: a new permutation of range(n) each epoch, or the
+    fixed order `sort` every epoch."""
+    per = n // b
+    return np.stack([np.concatenate([(rng.permutation(n) if sort is None else sort)[:per * b]
+                                     .reshape(per, b) for _ in range(-(-steps // per))])[:steps]
+                     for _ in range(k)])
+
+
+def bars(ax, groups, title, ylabel, colors=0, log=False):
+    """Grouped bars {group: {series: per-seed values}}, mean +- 1 SE."""
+    names = list(next(iter(groups.values())))
+    w = 0.8 / len(names)
+    for i, g in enumerate(groups.values()):
+        for j, (name, a) in enumerate(g.items()):
+            ax.bar(i + w * j, np.mean(a), w * 0.95, yerr=sem(a), capsize=3,
+                   color=f"C{colors + j}", label=name if i == 0 and len(names) > 1 else None)
+    ax.set_xticks(np.arange(len(groups)) + w * (len(names) - 1) / 2, list(groups))
+    ax.set_yscale("log" if log else "linear")
+    plot.label(ax, title, "", ylabel, legend=len(names) > 1)
+
+
+def lines(ax, curves, title, xlabel, ylabel, log=False):
+    """Curves {name: (x, per-seed values (S, len(x)))}, mean +- 1 SE."""
+    for name, (xv, v) in curves.items():
+        ax.errorbar(xv, np.nanmean(v, 0), [sem(c[np.isfinite(c)]) for c in v.T], marker="o",
+                    ms=3, capsize=2, label=name)
+    ax.set_yscale("log" if log else "linear")
+    plot.label(ax, title, xlabel, ylabel, legend=True)
+
+
+def main(quick: bool) -> Experiment:
+    ex = Experiment("bn_mechanisms", "batch normalization: the mechanisms the text names",
+                    "000 sections 3.6.1 (positive inputs, outliers), 3.6.9-3.6.10 (BN effects, "
+                    "inference statistics), 3.6.12 (WN vs BN noise), 3.6.13 (shuffle), 3.14 "
+                    "(internal covariate shift)", quick=quick)
+    (xi, y), (xti, yt) = data.digits()
+    x, xt = xi.reshape(len(y), -1), xti.reshape(len(yt), -1)  # pixels in [0, 1]: all >= 0
+    mu, sd = x.mean(0, keepdims=True), x.std(0, keepdims=True)
+    sd = jnp.where(sd > 0, sd, 1.0)
+    z, zt = (x - mu) / sd, (xt - mu) / sd  # z-scored with the train statistics
+    n = ex.pick(len(y), 400)
+    c = SimpleNamespace(ex=ex, S=ex.pick(6, 2), x=x[:n], y=y[:n], z=z[:n], zt=zt, yt=yt, mu=mu)
+    c.keys = jax.random.split(jax.random.key(0), c.S)
+    ex.setting(seeds=c.S, data=f"sklearn digits flattened to 64, train {n}, test {len(yt)}",
+               rule="A beats B when mean(A) - mean(B) > 2 * hypot(SE(A), SE(B)), SE over seeds")
+    fig, ax = plot.figure(4, 2, width=4.1, height=3.3)
+    secs, t = ex.metrics.setdefault("seconds_per_part", {}), time.perf_counter()
+    for fn, axes in ((covariate_shift, ax[0, :2]), (shuffling_and_inference, ax[0, 2:]),
+                     (overfitting, ax[1, :1]), (gradient_noise, ax[1, 1:2]), (inputs, ax[1, 2:])):
+        fn(c, *axes)
+        secs[fn.__name__], t = time.perf_counter() - t, time.perf_counter()
+    ex.figure(fig, "bn_mechanisms.png", "Top: per-layer input shift and saturation of a deep "
+              "tanh net, shuffled vs class-sorted batches, BN's inference statistics. Bottom: "
+              "150 training examples, gradient noise WN vs BN, all-positive vs centred inputs, "
+              "outliers. Error bars: 1 SE over seeds.")
+    return ex.finish()
+
+
+def covariate_shift(c, ax_shift, ax_sat):
+    """Claims 1-2: a deep tanh MLP, SGD; after every step, the per-unit mean and std of every
+    tanh's input over a fixed probe batch (BN net: BN's output in train mode, what tanh sees)."""
+    ex, S, z, y = c.ex, c.S, c.z, c.y
+    DEPTH, W, LR, B = ex.pick(8, 3), 64, 0.5, 32
+    EPOCHS, EARLY, SAT = ex.pick(6, 1), ex.pick(3, 1), 2.7  # tanh'(2.7) = 0.018 = sigmoid'(4)
+    steps = len(y) // B
+    idx = orders(np.random.default_rng(1), len(y), B, EPOCHS * steps, S)
+    res = {}
+    for name in ("plain", "BN"):
+        layers = mlp([W] * DEPTH, Tanh, bn=name == "BN", listed=True)
+
+        def probe(params, state, layers=layers):
+            h, zs = z[:256], []
+            for i, layer in enumerate(layers):
+                zs += [h] if layer.name == "tanh" else []
+                h, _ = layer.apply(params[f"{i}_{layer.name}"], state[f"{i}_{layer.name}"], h,
+                                   train=True)
+            zs = jnp.stack(zs)  # (DEPTH, probe, W): every tanh's input
+            return zs.mean(1), zs.std(1), jnp.mean(jnp.abs(zs) > SAT, axis=(1, 2))
+        model = serial(*layers)
+        ts, (_, (m, s, sat)) = train(lambda: (model, optim.sgd(LR), None), init(model, c.keys),
+                                     z, y, idx, {}, probe)
+        m, s, sat = np.asarray(m), np.asarray(s), np.asarray(sat)  # (S, T, DEPTH[, W])
+        scale = np.sqrt(m ** 2 + s ** 2).mean(-1)  # (S, T, DEPTH): RMS of the layer's input
+        rel = (np.abs(np.diff(m, axis=1)).mean(-1) + np.abs(np.diff(s, axis=1)).mean(-1)) \
+            / scale[:, :-1]  # relative change of the input distribution per SGD step
+        shift = rel[:, :EARLY * steps].mean(1)  # (S, DEPTH), averaged over early training
+        ranks = np.argsort(np.argsort(shift, axis=1), axis=1)
+        rho = np.array([np.corrcoef(np.arange(DEPTH), r)[0, 1] for r in ranks])  # Spearman
+        res[name] = dict(shift=shift, rho=rho, sat=sat[:, -1], acc=score(model, ts, z, y)[0])
+    p, b = res["plain"], res["BN"]
+    ex.metrics["covariate_shift"] = res
+    ex.setting(deep_net=f"{DEPTH} x (Dense {W} [-> BN] -> tanh) -> Dense 10, LeCun init, SGD lr "
+               f"{LR}, batch {B}, {EPOCHS} epochs; shift: per SGD step, (mean_j |d mu_j| + mean_j "
+               "|d sigma_j|) / mean_j sqrt(mu_j^2 + sigma_j^2) of each tanh's input over 256 fixed "
+               f"train examples, mean over the first {EARLY} epochs; saturated: |z| > {SAT} "
+               "(tanh' < 0.018, as sigmoid' at |z| > 4) after the last step")
+    first, last = p["shift"][:, 0], p["shift"][:, -1]
+    ex.verdict("Internal covariate shift grows with depth (000 3.14); rule: last layer's shift > "
+               "first layer's by 2 SE and depth-rank correlation > 0 in most seeds",
+               beats(last, first) and np.mean(p["rho"] > 0) > 0.5,
+               f"plain, shift per step: layer 1 {st(first)}, layer {DEPTH} {st(last)}; Spearman "
+               f"rho(depth, shift) {st(p['rho'])}, > 0 in {int((p['rho'] > 0).sum())}/{S} seeds; "
+               f"with BN: layer 1 {st(b['shift'][:, 0])}, layer {DEPTH} {st(b['shift'][:, -1])}, "
+               f"mean over layers {st(b['shift'].mean(1))} vs plain {st(p['shift'].mean(1))}; "
+               f"{S} seeds")
+    up, low, up_bn = (r["sat"][:, sl].mean(1) for r, sl in (
+        (p, slice(DEPTH // 2, None)), (p, slice(None, DEPTH // 2)), (b, slice(DEPTH // 2, None))))
+    ex.verdict("Covariate shift pushes upper layers into saturation (000 3.14); rule: upper half's "
+               "saturated share > lower half's and > the BN net's upper half, by 2 SE",
+               beats(up, low) and beats(up, up_bn),
+               f"after {EPOCHS} epochs, share |z| > {SAT}: plain upper {st(up)}, lower {st(low)}, "
+               f"BN upper {st(up_bn)}; train acc plain {st(p['acc'])}, BN {st(b['acc'])}; "
+               f"{S} seeds")
+    d = np.arange(1, DEPTH + 1)
+    lines(ax_shift, {k: (d, r["shift"]) for k, r in res.items()},
+          "1: input shift per SGD step (early)", "tanh layer (depth)", "relative change (log)",
+          log=True)
+    lines(ax_sat, {f"{k}, after {EPOCHS} epochs": (d, r["sat"]) for k, r in res.items()},
+          f"2: saturated share |z| > {SAT}", "tanh layer (depth)", "share")
+
+
+def shuffling_and_inference(c, ax_shuf, ax_inf):
+    """Claims 3 and 6: a BN MLP (and a plain control) on shuffled vs class-sorted batches; then
+    the shuffled BN nets' inference statistics three ways."""
+    ex, S, z, y = c.ex, c.S, c.z, c.y
+    B, EPOCHS, LR = 64, ex.pick(10, 1), 0.05
+    steps, n4 = EPOCHS * (len(y) // B), len(c.yt) // 4 * 4
+    x4, y4 = c.zt[:n4], c.yt[:n4]  # the test set in whole batches of 4 (claim 6)
+    rng = np.random.default_rng(2)
+    idx = np.concatenate([orders(rng, len(y), B, steps, S),
+                          orders(rng, len(y), B, steps, S, sort=np.argsort(y, kind="stable"))])
+    acc = {}
+    for name in ("BN", "no BN"):
+        model = mlp([128, 128], bn=name == "BN")
+        ts, _ = train(lambda: (model, optim.sgd(LR, 0.9), None),
+                      init(model, jnp.concatenate([c.keys, c.keys])), z, y, idx, {})
+        a = score(model, ts, x4, y4)[0]
+        acc[name] = {"shuffled": a[:S], "class-sorted": a[S:]}
+        c.bn_run = (model, part(ts, 0, S)) if name == "BN" else c.bn_run
+    ex.metrics["shuffling"] = acc
+    ex.setting(shuffle_net=f"64-128-128-10 ReLU MLP, with / without BN (momentum 0.99), SGD "
+               f"momentum 0.9 lr {LR}, batch {B}, {EPOCHS} epochs; class-sorted: sorted by label, "
+               "the same batches (1-2 classes each) in the same order every epoch")
+    ex.table("3: shuffled vs class-sorted batches (test accuracy, mean +- SE)",
+             ["net", "shuffled", "class-sorted"],
+             [[k, st(v["shuffled"]), st(v["class-sorted"])] for k, v in acc.items()])
+    bn, ctl = acc["BN"], acc["no BN"]
+    worse = beats(bn["shuffled"] - bn["class-sorted"], ctl["shuffled"] - ctl["class-sorted"])
+    ex.verdict("BN needs shuffled batches (000 3.6.13); rule: shuffled beats class-sorted test "
+               "accuracy by 2 SE", beats(bn["shuffled"], bn["class-sorted"]),
+               f"BN: shuffled {st(bn['shuffled'])} vs class-sorted {st(bn['class-sorted'])}; "
+               f"control without BN: shuffled {st(ctl['shuffled'])} vs {st(ctl['class-sorted'])}"
+               f"; BN's drop {'exceeds' if worse else 'does not exceed'} the control's by 2 SE; "
+               f"{S} seeds")
+    bars(ax_shuf, acc, "3: shuffled vs class-sorted batches", "test accuracy")
+    ax_shuf.set_ylim(0, 1.2)
+
+    # claim 6, the text: mean of the per-batch means, m/(m-1) x mean of the per-batch variances
+    # (BatchNorm(momentum 0) in train mode returns exactly one batch's mean and unbiased var)
+    model, ts = c.bn_run
+    stats = mlp([128, 128], bn=True, momentum=0.0)
+    per = len(y) // B
+    xb = z[np.random.default_rng(3).permutation(len(y))[:per * B]].reshape(per, B, -1)
+    text_state = jax.jit(jax.vmap(lambda p, s: jax.tree.map(lambda a: a.mean(0), jax.vmap(
+        lambda b: stats.apply(p, s, b, train=True)[1])(xb))))(ts.params, ts.state)
+    small = jax.jit(jax.vmap(lambda p, s: jnp.mean(jnp.argmax(jax.vmap(
+        lambda b: model.apply(p, s, b, train=True)[0])(x4.reshape(-1, 4, 64)), -1)
+        == y4.reshape(-1, 4))))
+    inf = {"text: mean of\nbatch stats": score(model, ts._replace(state=text_state), x4, y4)[0],
+           "moving\naverages": score(model, ts, x4, y4)[0],
+           "own stats,\nbatch of 4": np.asarray(small(ts.params, ts.state))}
+    t, mov, sm = inf.values()
+    ex.metrics["inference"] = inf
+    ex.verdict("At inference BN uses the mean of the batch means (000 3.6.10); rule: the text's "
+               "estimate is within 2 SE of the moving averages and both beat the statistics of "
+               "test batches of 4 by 2 SE",
+               abs(t.mean() - mov.mean()) <= 2 * np.hypot(sem(t), sem(mov)) and beats(t, sm)
+               and beats(mov, sm),
+               f"test accuracy ({n4} test examples, {S} seeds): text's estimate over {per} train "
+               f"batches of {B} {st(t)}, moving averages (momentum 0.99) {st(mov)}, each test "
+               f"batch of 4's own statistics {st(sm)}")
+    bars(ax_inf, {k: {"": v} for k, v in inf.items()}, "6: BN statistics at inference",
+         "test accuracy")
+    ax_inf.set_ylim(min(a.mean() for a in inf.values()) - 0.05, 1.0)
+
+
+def overfitting(c, ax):
+    """Claims 4-5: 150 training examples, a wide MLP: plain, dropout 0.5 + L2, BN alone."""
+    ex, S = c.ex, c.S
+    W, B, EPOCHS, LAM = ex.pick(256, 32), 30, ex.pick(40, 2), 0.3
+    sel = np.concatenate([np.flatnonzero(np.asarray(c.y) == k)[:15] for k in range(10)])
+    xs, ys, n = c.z[sel], c.y[sel], len(sel)
+    idx = orders(np.random.default_rng(4), n, B, EPOCHS * (n // B), 2 * S)
+    drop, bn = mlp([W, W], rate=0.5), mlp([W, W], bn=True)
+
+    def build(rate, lam):
+        return mlp([W, W], rate=rate), optim.adam(1e-3), lambda p: l2_penalty(p, lam, n)
+    hp = {"rate": np.repeat([0.0, 0.5], S).astype(np.float32),
+          "lam": np.repeat([0.0, LAM], S).astype(np.float32)}
+    ts, _ = train(build, init(drop, jnp.concatenate([c.keys, c.keys])), xs, ys, idx, hp)
+    ts_bn, _ = train(lambda: (bn, optim.adam(1e-3), None), init(bn, c.keys), xs, ys, idx[:S], {})
+    res = {}
+    for name, model, t in (("plain", drop, part(ts, 0, S)), ("dropout 0.5 + L2", drop,
+                           part(ts, S, 2 * S)), ("BN alone", bn, ts_bn)):
+        tr, te = score(model, t, jnp.concatenate([xs, c.zt]), jnp.concatenate([ys, c.yt]), n)
+        res[name] = {"train": tr, "test": te, "gap": tr - te}
+    ex.metrics["overfitting"] = res
+    ex.setting(small_set=f"{n} train examples (15 per class), 64-{W}-{W}-10 ReLU MLP, Adam 1e-3, "
+               f"batch {B}, {EPOCHS} epochs; L2: lambda/(2n) sum w^2, lambda {LAM}; eval mode")
+    ex.table(f"4-5: {n} training examples (accuracy, mean +- SE over {S} seeds)",
+             ["net", "train", "test", "gap (train - test)"],
+             [[k, st(v["train"]), st(v["test"]), st(v["gap"])] for k, v in res.items()])
+    p, d, b = res.values()
+    ex.verdict("BN reduces overfitting (000 3.6.9); rule: BN's train-test gap smaller than the "
+               "plain net's by 2 SE", beats(p["gap"], b["gap"]),
+               f"gap plain {st(p['gap'])}, BN {st(b['gap'])}; test plain {st(p['test'])}, BN "
+               f"{st(b['test'])}; {n} examples, {S} seeds")
+    ex.verdict("BN can replace dropout and L2 (000 3.6.9); rule: BN alone's test accuracy is not "
+               "below dropout + L2's by more than 2 SE", not beats(d["test"], b["test"]),
+               f"test BN alone {st(b['test'])}, plain + dropout 0.5 + L2 {st(d['test'])}, plain "
+               f"{st(p['test'])}; gaps {st(b['gap'])} / {st(d['gap'])}; {S} seeds")
+    bars(ax, {k: {s: v[s] for s in ("train", "test")} for k, v in res.items()},
+         f"4-5: {n} training examples", "accuracy (eval mode)")
+    ax.set_ylim(min(v["test"].mean() for v in res.values()) - 0.1, 1.05)
+
+
+def gradient_noise(c, ax):
+    """Claim 7: mini-batch gradient variance relative to the full-batch gradient, WN vs BN nets of
+    the same shape, at init and after the claim-3 recipe (BN: claim 3's shuffled nets)."""
+    ex, S, z, y = c.ex, c.S, c.z, c.y
+    B, EPOCHS, M = 64, ex.pick(10, 1), len(y) // 32
+    wn = mlp([128, 128], wn=True)
+    idx = orders(np.random.default_rng(2), len(y), B, EPOCHS * (len(y) // B), S)  # claim 3's
+    ts_wn, _ = train(lambda: (wn, optim.sgd(0.05, 0.9), None), init(wn, c.keys), z, y, idx, {})
+    bidx = jnp.asarray(np.random.default_rng(5).permutation(len(y))[:M * 32].reshape(M, 32))
+
+    def noise(model):
+        def one(p, s):
+            def g(xb, yb):
+                return ravel_pytree(jax.grad(lambda q: sce(model.apply(
+                    q, s, xb, train=True)[0], yb))(p))[0]
+            full, gb = g(z, y), jax.vmap(lambda i: g(z[i], y[i]))(bidx)
+            return jnp.mean(jnp.sum((gb - full[None]) ** 2, -1)) / jnp.sum(full ** 2)
+        return lambda p, s, f=jax.jit(jax.vmap(one)): np.asarray(f(p, s))
+    bn, ts_bn = c.bn_run
+    fw, fb = noise(wn), noise(bn)
+    res = {"at init": {"WN": fw(*init(wn, c.keys)), "BN": fb(*init(bn, c.keys))},
+           f"trained {EPOCHS} epochs": {"WN": fw(ts_wn.params, ts_wn.state),
+                                        "BN": fb(ts_bn.params, ts_bn.state)}}
+    ex.metrics["gradient_noise"] = res
+    ex.setting(gradient_noise=f"E ||g_32 - g_full||^2 / ||g_full||^2 over {M} batches of 32 "
+               "(train mode: BN normalises with each batch's statistics, g_full with the whole "
+               "train set's); 64-128-128-10 ReLU MLP, WeightNorm on every Dense vs BN after each "
+               f"hidden one; trained as in claim 3 (SGD momentum 0.9 lr 0.05, {EPOCHS} epochs)")
+    ex.verdict_cases("Weight norm adds less gradient noise (000 3.6.12); rule: WN's relative "
+                     "mini-batch gradient variance below BN's by 2 SE",
+                     {k: beats(v["BN"], v["WN"]) for k, v in res.items()},
+                     "; ".join(f"{k}: WN {st(v['WN'])} vs BN {st(v['BN'])}"
+                               for k, v in res.items()) + f"; {S} seeds", subject="the net")
+    bars(ax, res, "7: mini-batch gradient noise", "E|g_b - g|^2 / |g|^2 (log)", 2, log=True)
+
+
+def inputs(c, ax_pos, ax_out):
+    """Claims 8-9 in one compiled run of 5 groups x S seeds (same MLP, SGD, number of steps):
+    inputs in [0, 1] vs centred (as is, and rescaled to the same RMS); z-scored + 2 % copies
+    scaled by 20 vs the same copies unscaled."""
+    ex, S, x, z, y = c.ex, c.S, c.x, c.z, c.y
+    B, LR, EPOCHS, FACTOR = 32, 0.05, ex.pick(5, 1), 20.0
+    n = len(y)
+    k = max(2, round(0.02 * n))
+    extra = np.random.default_rng(6).choice(n, k, replace=False)
+    steps, pad, cen = EPOCHS * (n // B), jnp.zeros((k, 64)), x - c.mu
+    rms = float(jnp.sqrt(jnp.mean(x ** 2) / jnp.mean(cen ** 2)))
+    xs = jnp.stack([jnp.concatenate([x, pad]), jnp.concatenate([cen, pad]),
+                    jnp.concatenate([rms * cen, pad]), jnp.concatenate([z, z[extra]]),
+                    jnp.concatenate([z, FACTOR * z[extra]])])
+    ys = jnp.concatenate([y, y[extra]])
+    rng = np.random.default_rng(7)
+    idx = np.concatenate([orders(rng, n, B, steps, 3 * S), orders(rng, n + k, B, steps, 2 * S)])
+    model = mlp([64, 64])
+    start = init(model, jnp.concatenate([c.keys] * 5))
+    ts, (loss, _) = train(lambda: (model, optim.sgd(LR), None), start, jnp.repeat(xs, S, 0),
+                          jnp.stack([ys] * 5 * S), idx, {})
+    clean = [score(model, part(ts, g * S, g * S + S), xs[g][:n], y)[1] for g in range(5)]
+    loss = np.asarray(loss)
+    curves = loss.reshape(5 * S, EPOCHS, -1).mean(-1)
+    nan = [int((~np.isfinite(loss[g * S:g * S + S])).any(1).sum()) for g in range(5)]
+
+    @jax.jit
+    def agree(p, s, xb, yb):  # sign agreement of each live unit's incoming-weight gradients
+        sg = jnp.sign(jax.grad(lambda q: sce(model.apply(q, s, xb)[0], yb))(p)["0_dense"]["w"])
+        live = jnp.abs(sg).sum(0)  # inputs with a non-zero gradient (0: a dead ReLU unit)
+        return jnp.sum(jnp.abs(sg.sum(0)) / jnp.maximum(live, 1.0)) / jnp.maximum(
+            jnp.sum(live > 0).astype(jnp.float32), 1.0)
+    ag = {}
+    for g in (0, 1):  # at init: one example at a time, and a batch of B
+        xb, (p0, s0) = xs[g][:B], part(start, g * S, g * S + S)
+        ag[g] = (np.asarray(jax.vmap(lambda p, s: jax.vmap(lambda u, v: agree(
+            p, s, u[None], v[None]))(xb, y[:B]).mean())(p0, s0)),
+            np.asarray(jax.vmap(lambda p, s: agree(p, s, xb, y[:B]))(p0, s0)))
+    ex.metrics["inputs"] = {"clean_loss": clean, "nonfinite_runs": nan, "sign_agreement": ag}
+    ex.setting(inputs=f"64-64-64-10 ReLU MLP, SGD lr {LR}, batch {B}, {steps} steps; 8: pixels in "
+               f"[0, 1] vs minus the train mean (as is, and x {rms:.2f} to the same RMS); 9: "
+               f"z-scored train set + {k} (2 %) copies of train examples x {FACTOR:g}, labels "
+               "kept, vs the same copies unscaled; loss: on the original train examples, eval mode")
+    pos, cen_loss, cen_rms, cl, out = clean
+    ex.verdict_cases("All-positive inputs slow the first layer (000 3.6.1); rule: centred inputs' "
+                     f"training loss after {steps} SGD steps below all-positive's by 2 SE",
+                     {"not rescaled": beats(pos, cen_loss),
+                      "rescaled to the same RMS": beats(pos, cen_rms)},
+                     f"train loss: [0, 1] inputs {st(pos)}, centred {st(cen_loss)}, centred at "
+                     f"the same RMS {st(cen_rms)}; first-layer gradient sign agreement per live "
+                     f"unit at init, one example: {st(ag[0][0])} vs {st(ag[1][0])}, batch of "
+                     f"{B}: {st(ag[0][1])} vs {st(ag[1][1])}; {S} seeds",
+                     subject="the centred input")
+    ok = np.isfinite(out)
+    ex.verdict("Outlier samples slow convergence (000 3.6.1); rule: clean-example loss with "
+               "outliers above without by 2 SE, or most outlier runs non-finite",
+               (nan[4] > S / 2 and nan[3] == 0) or (ok.sum() >= 2 and beats(out[ok], cl)),
+               f"loss on the {n} clean examples after {steps} steps: with {k} outliers "
+               f"{st(out[ok]) if ok.any() else 'nan'} (non-finite runs {nan[4]}/{S}), without "
+               f"{st(cl)} (non-finite {nan[3]}/{S}); same lr {LR}; {S} seeds")
+    ep, g = np.arange(1, EPOCHS + 1), lambda i: (ep, curves[i * S:i * S + S])  # noqa: E731
+    lines(ax_pos, {"inputs in [0, 1]": g(0), "centred": g(1), "centred, same RMS": g(2)},
+          "8: all-positive vs centred inputs", "epoch", "mean mini-batch loss (log)", log=True)
+    lines(ax_out, {"z-scored": g(3), f"+ {k} outliers x {FACTOR:g}": g(4)},
+          "9: outlier samples", "epoch", "mean mini-batch loss (log)", log=True)
+
+
+if __name__ == "__main__":
+    run(main)
