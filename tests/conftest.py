@@ -38,3 +38,10 @@ def x64():
     """Run the test body with 64-bit types enabled."""
     with jax.enable_x64(True):
         yield
+
+
+def pytest_collection_modifyitems(items):
+    """The longest tests (every experiment and the benchmarks in quick mode, 5-30 s each) first,
+    so that pytest-xdist's workers finish together instead of one running them at the end."""
+    long = ("test_experiment_runs_in_quick_mode", "test_bench_runs_in_quick_mode")
+    items.sort(key=lambda item: not any(name in item.nodeid for name in long))
