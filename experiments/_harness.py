@@ -45,6 +45,13 @@ def sem(values: Any) -> float:
     return float(np.std(v, ddof=1) / np.sqrt(v.size))
 
 
+def exceeds(a: Any, b: Any) -> bool:
+    """The 2-standard-error rule of the experiments: the mean of the samples `a` (one value per
+    seed) exceeds the mean of `b` by more than 2 standard errors of their difference,
+    mean(a) - mean(b) > 2 * hypot(sem(a), sem(b)). False when either has fewer than 2 values."""
+    return bool(np.mean(a) - np.mean(b) > 2 * np.hypot(sem(a), sem(b)))
+
+
 def _runs(labels: list[str], keep: list[bool]) -> list[str]:
     """Consecutive kept labels as items: one label, or "between FIRST and LAST" for 3 or more."""
     items, run = [], []

@@ -4,7 +4,7 @@ tanh' = -(tanh)^2 checked), then the same MLP trained on two curves with each ac
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.activations import (
@@ -387,7 +387,7 @@ def digits_training(ex: Experiment) -> None:
 
     def faster(a, b):  # a's loss after AT epochs below b's by 2 SE
         la, lb = res[a]["loss"][i0, :, AT - 1], res[b]["loss"][i0, :, AT - 1]
-        return lb.mean() - la.mean() > 2 * np.hypot(sem(la), sem(lb)), \
+        return exceeds(lb, la), \
             f"{a} {la.mean():.4f} ± {sem(la):.4f} vs {b} {lb.mean():.4f} ± {sem(lb):.4f}"
 
     rs, ts_ = faster("ReLU", "sigmoid"), faster("ReLU", "tanh")
@@ -424,7 +424,7 @@ def digits_training(ex: Experiment) -> None:
     for act, d, key in (("leaky ReLU", dl, "Leaky ReLU avoids the dead units (000 3.4.5)"),
                         ("Maxout", dm, "Maxout avoids dead units (002)")):
         ex.verdict(f"{key}: fewer dead units than ReLU at lr {HIGH} by 2 SE",
-                   dr.mean() - d.mean() > 2 * np.hypot(sem(dr), sem(d)),
+                   exceeds(dr, d),
                    f"dead units per seed (of {H}): {act} {d.astype(int).tolist()}, ReLU "
                    f"{dr.astype(int).tolist()}")
     top = {a: max([lr for lr, s in zip(LRS, grid[a]["stable"]) if s], default=0.0) for a in grid}
@@ -451,7 +451,7 @@ def digits_training(ex: Experiment) -> None:
     (ga, ta), (gb, tb) = gaps.values()
     ex.verdict(f"RReLU's random slope regularizes (002): on {len(ys)} training examples its "
                "train-test accuracy gap is smaller than leaky ReLU's at RReLU's mean slope by 2 SE",
-               gb.mean() - ga.mean() > 2 * np.hypot(sem(ga), sem(gb)),
+               exceeds(gb, ga),
                f"gap RReLU {ga.mean():.3f} ± {sem(ga):.3f} (test {ta.mean():.3f}) vs leaky "
                f"{gb.mean():.3f} ± {sem(gb):.3f} (test {tb.mean():.3f}), {SEEDS} seeds")
 

@@ -4,7 +4,7 @@ final accuracy and loss-curve noise for batch sizes 1, 8, 32, 128, 512 and the f
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.losses import softmax_cross_entropy
@@ -73,8 +73,7 @@ def gradient_agreement(ex, model, train, labels, n):
                f"{DRAWS} draws")
     ex.verdict_cases("The larger the batch, the more accurate the descent direction (3.5.3): the "
                      "mean cosine with the full gradient rises by 2 SE at each larger batch",
-                     {f"{a} -> {b}": cos[sb].mean() - cos[sa].mean()
-                      > 2 * np.hypot(sem(cos[sa]), sem(cos[sb]))
+                     {f"{a} -> {b}": exceeds(cos[sb], cos[sa])
                       for (a, sa), (b, sb) in zip(zip(names, sizes), zip(names[1:], sizes[1:]))},
                      "mean cosine " + ", ".join(f"{nm}: {cos[b].mean():.3f}"
                                                 for nm, b in zip(names, sizes)),

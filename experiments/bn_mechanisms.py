@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 from jax.flatten_util import ravel_pytree
 
 from jaxdl import data, optim, plot
@@ -27,9 +27,6 @@ def st(a):
     return f"{np.mean(a):.3g} +- {sem(a):.2g}"
 
 
-def beats(a, b):
-    """The 2-SE rule: mean(a) - mean(b) > 2 * hypot(sem(a), sem(b))."""
-    return bool(np.mean(a) - np.mean(b) > 2 * np.hypot(sem(a), sem(b)))
 
 
 def mlp(widths, act=Relu, bn=False, wn=False, rate=None, momentum=0.99, listed=False):
@@ -184,7 +181,7 @@ def covariate_shift(c, ax_shift, ax_sat):
     first, last = p["shift"][:, 0], p["shift"][:, -1]
     ex.verdict("Internal covariate shift grows with depth (000 3.14); rule: last layer's shift > "
                "first layer's by 2 SE and depth-rank correlation > 0 in most seeds",
-               beats(last, first) and np.mean(p["rho"] > 0) > 0.5,
+               exceeds(last, first) and np.mean(p["rho"] > 0) > 0.5,
                f"plain, shift per step: layer 1 {st(first)}, layer {DEPTH} {st(last)}; Spearman "
                f"rho(depth, shift) {st(p['rho'])}, > 0 in {int((p['rho'] > 0).sum())}/{S} seeds; "
                f"with BN: layer 1 {st(b['shift'][:, 0])}, layer {DEPTH} {st(b['shift'][:, -1])}, "
@@ -194,7 +191,7 @@ def covariate_shift(c, ax_shift, ax_sat):
         (p, slice(DEPTH // 2, None)), (p, slice(None, DEPTH // 2)), (b, slice(DEPTH // 2, None))))
     ex.verdict("Covariate shift pushes upper layers into saturation (000 3.14); rule: upper half's "
                "saturated share > lower half's and > the BN net's upper half, by 2 SE",
-               beats(up, low) and beats(up, up_bn),
+               exceeds(up, low) and exceeds(up, up_bn),
                f"after {EPOCHS} epochs, share |z| > {SAT}: plain upper {st(up)}, lower {st(low)}, "
                f"BN upper {st(up_bn)}; train acc plain {st(p['acc'])}, BN {st(b['acc'])}; "
                f"{S} seeds")
@@ -232,9 +229,9 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
              ["net", "shuffled", "class-sorted"],
              [[k, st(v["shuffled"]), st(v["class-sorted"])] for k, v in acc.items()])
     bn, ctl = acc["BN"], acc["no BN"]
-    worse = beats(bn["shuffled"] - bn["class-sorted"], ctl["shuffled"] - ctl["class-sorted"])
+    worse = exceeds(bn["shuffled"] - bn["class-sorted"], ctl["shuffled"] - ctl["class-sorted"])
     ex.verdict("BN needs shuffled batches (000 3.6.13); rule: shuffled beats class-sorted test "
-               "accuracy by 2 SE", beats(bn["shuffled"], bn["class-sorted"]),
+               "accuracy by 2 SE", exceeds(bn["shuffled"], bn["class-sorted"]),
                f"BN: shuffled {st(bn['shuffled'])} vs class-sorted {st(bn['class-sorted'])}; "
                f"control without BN: shuffled {st(ctl['shuffled'])} vs {st(ctl['class-sorted'])}"
                f"; BN's drop {'exceeds' if worse else 'does not exceed'} the control's by 2 SE; "
@@ -261,8 +258,8 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
     ex.verdict("At inference BN uses the mean of the batch means (000 3.6.10); rule: the text's "
                "estimate is within 2 SE of the moving averages and both beat the statistics of "
                "test batches of 4 by 2 SE",
-               abs(t.mean() - mov.mean()) <= 2 * np.hypot(sem(t), sem(mov)) and beats(t, sm)
-               and beats(mov, sm),
+               abs(t.mean() - mov.mean()) <= 2 * np.hypot(sem(t), sem(mov)) and exceeds(t, sm)
+               and exceeds(mov, sm),
                f"test accuracy ({n4} test examples, {S} seeds): text's estimate over {per} train "
                f"batches of {B} {st(t)}, moving averages (momentum 0.99) {st(mov)}, each test "
                f"batch of 4's own statistics {st(sm)}")
@@ -299,11 +296,11 @@ def overfitting(c, ax):
              [[k, st(v["train"]), st(v["test"]), st(v["gap"])] for k, v in res.items()])
     p, d, b = res.values()
     ex.verdict("BN reduces overfitting (000 3.6.9); rule: BN's train-test gap smaller than the "
-               "plain net's by 2 SE", beats(p["gap"], b["gap"]),
+               "plain net's by 2 SE", exceeds(p["gap"], b["gap"]),
                f"gap plain {st(p['gap'])}, BN {st(b['gap'])}; test plain {st(p['test'])}, BN "
                f"{st(b['test'])}; {n} examples, {S} seeds")
     ex.verdict("BN can replace dropout and L2 (000 3.6.9); rule: BN alone's test accuracy is not "
-               "below dropout + L2's by more than 2 SE", not beats(d["test"], b["test"]),
+               "below dropout + L2's by more than 2 SE", not exceeds(d["test"], b["test"]),
                f"test BN alone {st(b['test'])}, plain + dropout 0.5 + L2 {st(d['test'])}, plain "
                f"{st(p['test'])}; gaps {st(b['gap'])} / {st(d['gap'])}; {S} seeds")
     bars(ax, {k: {s: v[s] for s in ("train", "test")} for k, v in res.items()},
@@ -341,7 +338,7 @@ def gradient_noise(c, ax):
                f"hidden one; trained as in claim 3 (SGD momentum 0.9 lr 0.05, {EPOCHS} epochs)")
     ex.verdict_cases("Weight norm adds less gradient noise (000 3.6.12); rule: WN's relative "
                      "mini-batch gradient variance below BN's by 2 SE",
-                     {k: beats(v["BN"], v["WN"]) for k, v in res.items()},
+                     {k: exceeds(v["BN"], v["WN"]) for k, v in res.items()},
                      "; ".join(f"{k}: WN {st(v['WN'])} vs BN {st(v['BN'])}"
                                for k, v in res.items()) + f"; {S} seeds", subject="the net")
     bars(ax, res, "7: mini-batch gradient noise", "E|g_b - g|^2 / |g|^2 (log)", 2, log=True)
@@ -393,8 +390,8 @@ def inputs(c, ax_pos, ax_out):
     pos, cen_loss, cen_rms, cl, out = clean
     ex.verdict_cases("All-positive inputs slow the first layer (000 3.6.1); rule: centred inputs' "
                      f"training loss after {steps} SGD steps below all-positive's by 2 SE",
-                     {"not rescaled": beats(pos, cen_loss),
-                      "rescaled to the same RMS": beats(pos, cen_rms)},
+                     {"not rescaled": exceeds(pos, cen_loss),
+                      "rescaled to the same RMS": exceeds(pos, cen_rms)},
                      f"train loss: [0, 1] inputs {st(pos)}, centred {st(cen_loss)}, centred at "
                      f"the same RMS {st(cen_rms)}; first-layer gradient sign agreement per live "
                      f"unit at init, one example: {st(ag[0][0])} vs {st(ag[1][0])}, batch of "
@@ -403,7 +400,7 @@ def inputs(c, ax_pos, ax_out):
     ok = np.isfinite(out)
     ex.verdict("Outlier samples slow convergence (000 3.6.1); rule: clean-example loss with "
                "outliers above without by 2 SE, or most outlier runs non-finite",
-               (nan[4] > S / 2 and nan[3] == 0) or (ok.sum() >= 2 and beats(out[ok], cl)),
+               (nan[4] > S / 2 and nan[3] == 0) or (ok.sum() >= 2 and exceeds(out[ok], cl)),
                f"loss on the {n} clean examples after {steps} steps: with {k} outliers "
                f"{st(out[ok]) if ok.any() else 'nan'} (non-finite runs {nan[4]}/{S}), without "
                f"{st(cl)} (non-finite {nan[3]}/{S}); same lr {LR}; {S} seeds")

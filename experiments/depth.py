@@ -5,7 +5,7 @@ network to one layer (product of its weight matrices, composed bias) against log
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 
 from jaxdl import data, optim, plot
@@ -76,7 +76,7 @@ def dynamics(ex, model, ts, tr, train_xy, test_xy, keys, train):
                                       for n, a in adv.items()}
     ex.verdict(f"Deeper networks need more samples (000 3.7.1): 4 hidden layers' lead over 1 at "
                f"{SIZES[-1]} examples exceeds its lead at {SIZES[0]} by 2 SE",
-               d_large.mean() - d_small.mean() > 2 * np.hypot(sem(d_small), sem(d_large)),
+               exceeds(d_large, d_small),
                f"test accuracy of 4 layers minus 1 layer: {SIZES[0]} examples "
                f"{d_small.mean():+.3f} ± {sem(d_small):.3f}, {SIZES[-1]} examples "
                f"{d_large.mean():+.3f} ± {sem(d_large):.3f} ({seeds} seeds)")

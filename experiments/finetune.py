@@ -9,7 +9,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import checkpoint, optim, plot
 from jaxdl.data import digits
@@ -66,7 +66,7 @@ def greedy_pretraining(ex: Experiment, x_train, y_train, x_test, y_test) -> None
                                                                           ("random init", r))])
     ex.verdict("Greedy layer-wise pre-training gives a better local optimum (000 3.7.1): a lower "
                "final training loss than a random init by 2 SE, at the same total epochs",
-               r[:, 0].mean() - g[:, 0].mean() > 2 * np.hypot(sem(g[:, 0]), sem(r[:, 0])),
+               exceeds(r[:, 0], g[:, 0]),
                f"training loss greedy {g[:, 0].mean():.4f} ± {sem(g[:, 0]):.4f} vs random "
                f"{r[:, 0].mean():.4f} ± {sem(r[:, 0]):.4f}; test accuracy "
                f"{g[:, 1].mean():.3f} vs {r[:, 1].mean():.3f} ({SEEDS} seeds)")
@@ -228,7 +228,7 @@ def main(quick: bool) -> Experiment:
     ex.metrics["epoch_seconds"] = {"state 2": s2, "state 3": s3}
     ex.verdict("State 3 (train everything) costs more time than state 2 (last layer only) (3.7.4): "
                f"seconds per epoch on all {len(timed_data[0])} digits 5-9 higher by 2 SE",
-               s3.mean() - s2.mean() > 2 * np.hypot(sem(s2), sem(s3)),
+               exceeds(s3, s2),
                f"s/epoch (batch 32, {len(s2)} timed epochs): state 3 {s3.mean():.4f} ± "
                f"{sem(s3):.4f} vs state 2 {s2.mean():.4f} ± {sem(s2):.4f} "
                f"(ratio {s3.mean() / s2.mean():.2f})")

@@ -320,7 +320,8 @@ def trained_on_digits(ex: Experiment) -> None:
             keys=jax.random.split(jax.random.key(20 + i), len(hp["s"])), model_hparams=hp,
             epochs=epochs, batch_size=32))
         ts, hist = out = runs[-1]()
-        first = first if i else out
+        if i == 0:
+            first = out  # the reproducibility check calls this sweep again
         for j, case in enumerate(cases[i]):
             sl = slice(j * SEEDS, (j + 1) * SEEDS)
             r = res[case] = {"acc": hist.val_accuracy[sl, -1], "loss": hist.val_loss[sl, -1],

@@ -6,7 +6,7 @@ learning-rate range over seeds."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.data.preprocess import fit_log, fit_minmax, fit_zscore
@@ -262,31 +262,28 @@ def norm_layers(ex: Experiment) -> None:
     def acc(norm, b=LARGE):
         return res[(norm, b)]["accuracy_per_seed"]
 
-    def above(a, b):  # mean of a above mean of b by 2 SE
-        return a.mean() - b.mean() > 2 * np.hypot(sem(a), sem(b))
-
     def show(a, name):
         return f"{name} {a.mean():.3f} ± {sem(a):.3f}"
 
     ex.verdict("LRN improves accuracy (000 3.6.6): test accuracy with LRN above without by 2 SE, "
-               f"batch {LARGE}", above(acc("lrn"), acc("none")),
+               f"batch {LARGE}", exceeds(acc("lrn"), acc("none")),
                f"{show(acc('lrn'), 'LRN')} vs {show(acc('none'), 'none')} ({SEEDS} seeds)")
     tl = {n: res[(n, LARGE)]["train_loss_per_seed"] for n in ("none", "batchnorm")}
     ex.verdict("BN improves accuracy and training (000 3.6.8): test accuracy higher and final "
                "training loss lower than without normalization, each by 2 SE",
-               above(acc("batchnorm"), acc("none")) and above(tl["none"], tl["batchnorm"]),
+               exceeds(acc("batchnorm"), acc("none")) and exceeds(tl["none"], tl["batchnorm"]),
                f"accuracy {show(acc('batchnorm'), 'BN')} vs {show(acc('none'), 'none')}; "
                f"training loss BN {tl['batchnorm'].mean():.4f} ± {sem(tl['batchnorm']):.4f} vs "
                f"none {tl['none'].mean():.4f} ± {sem(tl['none']):.4f}")
     s_wn, s_bn = res[("weightnorm", LARGE)]["seconds_per_epoch"], \
         res[("batchnorm", LARGE)]["seconds_per_epoch"]
     ex.verdict("Weight norm is faster than BN (000 3.6.12): seconds per epoch below BN's by 2 SE "
-               f"(over {len(s_wn)} timed epochs)", above(s_bn, s_wn),
+               f"(over {len(s_wn)} timed epochs)", exceeds(s_bn, s_wn),
                f"s/epoch WN {s_wn.mean():.4f} ± {sem(s_wn):.4f} vs BN {s_bn.mean():.4f} ± "
                f"{sem(s_bn):.4f} (batch {LARGE}, {SEEDS} seeds vmapped)")
     small = SMALL[0]
-    bn_drop = above(acc("batchnorm"), acc("batchnorm", small))
-    gn_steady = not above(acc("groupnorm"), acc("groupnorm", small))
+    bn_drop = exceeds(acc("batchnorm"), acc("batchnorm", small))
+    gn_steady = not exceeds(acc("groupnorm"), acc("groupnorm", small))
     ex.verdict(f"GN is stable across batch sizes where BN degrades at small batches (3.6.11): BN "
                f"loses accuracy from batch {LARGE} to {small} by 2 SE, GN does not",
                bn_drop and gn_steady,
@@ -298,7 +295,7 @@ def norm_layers(ex: Experiment) -> None:
                                                          "premise never occurs in this CNN"))
     gain = acc("batchnorm+lrn") - acc("batchnorm")
     ex.verdict("LRN adds little once BN is there (3.6.9): BN+LRN is not above BN by 2 SE",
-               not above(acc("batchnorm+lrn"), acc("batchnorm")),
+               not exceeds(acc("batchnorm+lrn"), acc("batchnorm")),
                f"{show(acc('batchnorm+lrn'), 'BN+LRN')} vs {show(acc('batchnorm'), 'BN')} "
                f"(mean difference {gain.mean():+.3f})")
 

@@ -4,7 +4,7 @@ ravine and on Rosenbrock, loss curves on mnist1d, AdaGrad's vanishing step, Adam
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import optim, plot, schedules
 from jaxdl.data import mnist1d, split
@@ -81,7 +81,7 @@ def rprop_minibatch(ex, model, train, lrs, losses, keys, batch, epochs, full_epo
                f"mini-batch Rprop ({epochs} epochs of batch {batch}, many more updates) ends with "
                "a "
                f"training loss above full-batch Rprop's ({full_epochs} steps) by 2 SE",
-               m.mean() - f.mean() > 2 * np.hypot(sem(m), sem(f)),
+               exceeds(m, f),
                f"final training loss: mini-batch {m.mean():.3f} ± {sem(m):.3f} (lr {lrs[bm]}), "
                f"full batch {f.mean():.3f} ± {sem(f):.3f} (lr {lrs[bf]}), {seeds} seeds")
 
@@ -376,7 +376,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
 
     def beats(a, b):
         """Run a's mean exceeds run b's by more than 2 standard errors of the difference."""
-        return runs[a].mean() - runs[b].mean() > 2 * np.hypot(sem(runs[a]), sem(runs[b]))
+        return exceeds(runs[a], runs[b])
 
     ex.verdict(f"SGD usually ends with a better result than Adam (002: '优化器选择'): after {LONG} "
                "epochs with cosine decay, higher test accuracy by 2 SE", beats("SGD", "Adam"),

@@ -6,7 +6,7 @@ against the training-set size."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.data import augment
@@ -38,8 +38,7 @@ def more_data(ex, x_all, y_all, net, seeds, noise, batch, lr):
              [[n, f"{g.mean():.3f} ± {sem(g):.3f}", f"{v.mean():.3f}"] for n, (g, v) in
               gaps.items()])
     ex.metrics["gap_vs_size"] = {str(n): {"gap": g, "val_acc": v} for n, (g, v) in gaps.items()}
-    steps = {f"{a} -> {b}": gaps[a][0].mean() - gaps[b][0].mean()
-             > 2 * np.hypot(sem(gaps[a][0]), sem(gaps[b][0])) for a, b in zip(SIZES, SIZES[1:])}
+    steps = {f"{a} -> {b}": exceeds(gaps[a][0], gaps[b][0]) for a, b in zip(SIZES, SIZES[1:])}
     ex.verdict_cases("More training data reduces overfitting (000 3.12.1): the train-val gap "
                      "falls by 2 SE at each doubling of the training set", steps,
                      "gap " + ", ".join(f"{n}: {g.mean():.3f}" for n, (g, _) in gaps.items()),
@@ -211,7 +210,6 @@ def main(quick: bool) -> Experiment:
 
     # --- verdicts ---------------------------------------------------------------------------------
     gap = {k: float(v["gap"].mean()) for k, v in rows.items()}
-    base = gap["none"]
     overfits = rows["none"]["train_acc"].mean() - rows["none"]["val_acc"].mean()
     ex.verdict("Without regularization the network overfits the small set (train acc >> val acc)",
                overfits > 0.03, f"train {rows['none']['train_acc'].mean():.3f} vs val "
@@ -219,7 +217,7 @@ def main(quick: bool) -> Experiment:
     others = [k for k in rows if k != "none" and "lr " not in k and "too large" not in k]
 
     def below(a, b):  # mean of a below mean of b by 2 SE
-        return b.mean() - a.mean() > 2 * np.hypot(sem(a), sem(b))
+        return exceeds(b, a)
 
     def show(a):
         return f"{a.mean():.3f} ± {sem(a):.3f}"

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import optax
-from _harness import Experiment, run, sem
+from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import optim, plot
 from jaxdl import schedules as S
@@ -224,7 +224,7 @@ def training(ex: Experiment, sched: dict) -> None:
     ex.metrics["settling_epoch"] = {"exponential_decay": se, "natural_exp_decay": sn}
     ex.verdict("Natural exponential decay converges faster than exponential decay (000 3.9.5): its "
                "training loss settles (stays within 5 % of its final value) earlier by 2 SE",
-               se.mean() - sn.mean() > 2 * np.hypot(sem(se), sem(sn)),
+               exceeds(se, sn),
                f"settling epoch natural {sn.mean():.1f} ± {sem(sn):.1f} vs exponential "
                f"{se.mean():.1f} ± {sem(se):.1f}; final training loss natural "
                f"{loss[inat, :, -1].mean():.3f} vs exponential {loss[ie, :, -1].mean():.3f} "

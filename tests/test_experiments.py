@@ -165,6 +165,11 @@ def test_harness_sem_and_partial_verdict_wording(monkeypatch, tmp_path):
 
     assert h.sem([1.0, 2.0, 3.0]) == pytest.approx(1.0 / 3**0.5)  # std (ddof=1) 1, n 3
     assert h.sem([1.0]) != h.sem([1.0])  # NaN: undefined for one value
+    # the 2-SE rule, against hand-computed values: a = [1, 2, 3] (mean 2, SE 1/sqrt 3), b the
+    # same shifted by d: 2 SE of the difference = 2 sqrt(2/3) = 1.633
+    a = np.array([1.0, 2.0, 3.0])
+    assert h.exceeds(a + 1.7, a) and not h.exceeds(a + 1.6, a) and not h.exceeds(a, a + 1.7)
+    assert not h.exceeds([5.0], [1.0])  # one value: no standard error, no verdict
     assert h.only_when({"a": True, "b": True}, "x") is None
     assert h.only_when({"a": True, "b": False, "c": False}, "x") == "holds only when x is a"
     assert h.only_when({"a": True, "b": True, "c": False}, "x") == "holds only when x is not c"
