@@ -43,7 +43,7 @@ def gradient_agreement(ex, model, train, labels, n):
     params after 1 epoch of Adam), over many random batches per size (3.5.2, 3.5.3)."""
     DRAWS = ex.pick(200, 8)
     ts, _ = fit(model, softmax_cross_entropy, optim.adam(1e-3), train, epochs=1, batch_size=32,
-                key=jax.random.key(99), progress=False)
+                key=jax.random.key(99), verbose=0)
     x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
 
     def grad(p, xb, yb):
@@ -114,7 +114,7 @@ def main(quick: bool) -> Experiment:
             curve.append(evaluate(model, ts, val, loss=softmax_cross_entropy))
 
         ts, hist = fit(model, softmax_cross_entropy, optim.adam(LR), train, epochs=epochs,
-                       batch_size=b, key=key, callbacks=[record], progress=False)
+                       batch_size=b, key=key, callbacks=[record], verbose=0)
         return (ts, hist.seconds, np.array([c["accuracy"] for c in curve]),
                 np.array([c["loss"] for c in curve]))
 

@@ -48,13 +48,13 @@ def greedy_pretraining(ex: Experiment, x_train, y_train, x_test, y_test) -> None
                 fresh.update({n: v for n, v in params.items() if n != f"{2 * k - 2}_dense"})
             ts, _ = fit(net(k), softmax_cross_entropy, optim.adam(LR), (x, y_train),
                         epochs=PHASE, batch_size=32, key=key, init=(fresh, fstate),
-                        frozen=[f"{i}_dense" for i in range(0, 2 * k - 2, 2)], progress=False)
+                        frozen=[f"{i}_dense" for i in range(0, 2 * k - 2, 2)], verbose=0)
             params, state = ts.params, ts.state
         runs = {"greedy": dict(init=(params, state), epochs=TUNE),
                 "random init": dict(init=None, epochs=DEPTH * PHASE + TUNE)}
         for name, kw in runs.items():
             ts, h = fit(net(DEPTH), softmax_cross_entropy, optim.adam(LR), (x, y_train),
-                        batch_size=32, key=jax.random.fold_in(key, 99), progress=False, **kw)
+                        batch_size=32, key=jax.random.fold_in(key, 99), verbose=0, **kw)
             ev = evaluate(net(DEPTH), ts, (x, y_train), loss=softmax_cross_entropy)
             out[name].append((ev["loss"], evaluate(net(DEPTH), ts, (xt, y_test))["accuracy"]))
     g, r = (np.array(out[n]) for n in ("greedy", "random init"))
@@ -100,7 +100,7 @@ def main(quick: bool) -> Experiment:
     # --- pre-train, save, restore -----------------------------------------------------------------
     t0 = time.perf_counter()
     pre, _ = fit(model, softmax_cross_entropy, optim.adam(1e-3), old_train, epochs=PRE_EPOCHS,
-                 batch_size=32, key=jax.random.key(0), progress=False)
+                 batch_size=32, key=jax.random.key(0), verbose=0)
     pre_seconds = time.perf_counter() - t0
     ckpt_dir = tempfile.mkdtemp(prefix="jaxdl_finetune_")
     try:
@@ -163,7 +163,7 @@ def main(quick: bool) -> Experiment:
         ts, hist = fit(model, softmax_cross_entropy, optim.adam(LR), data, epochs=epochs,
                        batch_size=bs,
                        key=key, init=start, frozen=["0_serial"] if how == "last" else (),
-                       progress=False)
+                       verbose=0)
         # compute time: the median epoch (the first one also compiles) times the number of epochs
         return evaluate(model, ts, new_test)["accuracy"], float(np.median(hist.seconds)) * epochs
 
@@ -222,7 +222,7 @@ def main(quick: bool) -> Experiment:
                   "1_dense": model.init(jax.random.key(5), (8, 8, 1))[0]["1_dense"]}
         _, h = fit(model, softmax_cross_entropy, optim.adam(LR), timed_data, epochs=TIMED + 1,
                    batch_size=32, key=jax.random.key(5), init=(params, restored.state),
-                   frozen=["0_serial"] if how == "last" else (), progress=False)
+                   frozen=["0_serial"] if how == "last" else (), verbose=0)
         per_epoch[how] = np.asarray(h.seconds[1:])
     s2, s3 = per_epoch["last"], per_epoch["all"]
     ex.metrics["epoch_seconds"] = {"state 2": s2, "state 3": s3}

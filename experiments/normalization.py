@@ -87,7 +87,7 @@ def gd_on_regression(ex: Experiment) -> None:
         lr_path = 2 / (lam[0] + lam[-1])  # the best constant step for this quadratic
         curve = []
         fit(model, mse, optim.gd(lr_path), (xd, t), epochs=min(GD_EPOCHS, 400), batch_size=N_REG,
-            key=jax.random.key(1), metrics=(), progress=False,
+            key=jax.random.key(1), metrics=(), verbose=0,
             callbacks=[lambda e, ts, logs:
                        curve.append(np.asarray(ts.params["0_dense"]["w"][:, 0]))])
         path = np.concatenate([w0[None], np.stack(curve)])

@@ -312,7 +312,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
     for name, kind in (("AdaGrad", optim.ScaleByRssState), ("RMSProp", optim.ScaleByRmsState)):
         lr, trace = mn[name]["lr"], []
         fit(model, softmax_cross_entropy, opts[name](lr), train, epochs=EPOCHS, batch_size=BATCH,
-            key=keys[0], progress=False,
+            key=keys[0], verbose=0,
             callbacks=[lambda e, ts, logs, t=trace, k=kind: t.append(accumulator(ts.opt_state, k))])
         accs[name] = np.array(trace)
         eff[name] = lr / np.sqrt(accs[name])  # the step per unit gradient of a typical weight
@@ -353,7 +353,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
     ts_a, h_first = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(cos(lr_a, half)),
                              train, keys=keys, epochs=half, batch_size=BATCH)
     then = [fit(model, softmax_cross_entropy, optim.sgd(cos(lr_s, LONG - half)), train,
-                epochs=LONG - half, batch_size=BATCH, key=keys[s], progress=False,
+                epochs=LONG - half, batch_size=BATCH, key=keys[s], verbose=0,
                 init=jax.tree.map(lambda a, s=s: a[s], (ts_a.params, ts_a.state)))
             for s in range(SEEDS)]
 

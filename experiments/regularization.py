@@ -167,7 +167,7 @@ def main(quick: bool) -> Experiment:
     for s in range(SEEDS):
         state, h = fit(plain_net, loss, optim.adam(LR), train, val=val, epochs=EPOCHS,
                        batch_size=BATCH, key=keys[s], patience=min(PATIENCE, EPOCHS),
-                       monitor="val_accuracy", progress=False)
+                       monitor="val_accuracy", verbose=0)
         es_ts.append(state)
         es_curves.append(h)
     runs["early stopping"] = {"ts": es_ts, "stopped": [h.stopped_epoch for h in es_curves],

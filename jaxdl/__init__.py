@@ -2,9 +2,10 @@
 
 Modules: `core` (the layer contract), `nn` (layers), `activations`, `initializers`, `losses`,
 `optim` (optimizers), `schedules`, `data`, `train` (fit), `sweep` (vmap_fit, searches),
-`checkpoint`, `data_parallel` (jax.sharding), `plot` (figures), `spec` (value identity).
-`import jaxdl` loads the first ones; the others (`train`, `sweep`, `checkpoint`, `data_parallel`,
-`plot`) load on first use as attributes (`jaxdl.train.fit`), so importing jaxdl stays light.
+`checkpoint`, `data_parallel` (jax.sharding), `plot` (figures), `spec` (value identity),
+`summary` (a model's table), `metrics` (top-k, MAE, precision/recall/F1, confusion matrix),
+`export` (a model for inference with jax.export). `import jaxdl` loads the first ones; the
+others load on first use as attributes (`jaxdl.train.fit`), so importing jaxdl stays light.
 Importing jaxdl sets no JAX, XLA or matplotlib option.
 """
 
@@ -15,7 +16,7 @@ from jaxdl import activations, data, initializers, losses, nn, optim, schedules,
 from jaxdl.core import Layer, count_params, parallel, residual, serial
 
 __version__ = "0.1.0"
-_LAZY = ("train", "sweep", "checkpoint", "data_parallel", "plot")
+_LAZY = ("train", "sweep", "checkpoint", "data_parallel", "plot", "summary", "metrics", "export")
 
 
 def __getattr__(name: str) -> Any:

@@ -70,6 +70,35 @@ def _keys(layers: tuple[Layer, ...]) -> list[str]:
     return [f"{i}_{layer.name}" for i, layer in enumerate(layers)]
 
 
+def _what(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else repr(value)
+
+
+def _apply(layer: Layer, name: str, owner: str, params: Params, state: State, x: Any,
+           key: jax.Array | None, train: bool) -> tuple[Any, State]:
+    """`layer.apply(...)`, checked to return a `(y, new_state)` pair (at trace time)."""
+    out = layer.apply(params, state, x, key=key, train=train)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{owner}: layer {name} ({layer!r}) apply must return a (y, new_state) "
+                        f"pair, got {_what(out)}")
+    return out
+
+
+def sublayers(layer: Layer) -> list[tuple[str, Layer]]:
+    """The layers a combinator was built from, keyed as in its params ("0_dense", ...): those
+    of `serial` and `parallel`, the one of `residual`; [] for any other layer."""
+    spec = getattr(layer, "spec", None)
+    if spec is None or spec.constructor not in (f"{__name__}.{f}" for f in
+                                                ("serial", "parallel", "residual")):
+        return []
+    args = dict(spec.arguments)
+    layers = args["*layers"] if "*layers" in args else (args["layer"],)
+    return list(zip(_keys(tuple(layers)), layers))
+
+
 def _check_layers(layers: tuple[Any, ...], owner: str) -> tuple[Layer, ...]:
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
@@ -120,9 +149,8 @@ def serial(*layers: Layer) -> Layer:
     def apply(params, state, x, *, key=None, train=False):
         new_state = {}
         for i, (name, layer) in enumerate(zip(keys, layers)):
-            x, new_state[name] = layer.apply(
-                params[name], state[name], x, key=_sub_key(key, i), train=train
-            )
+            x, new_state[name] = _apply(layer, name, "serial", params[name], state[name], x,
+                                        _sub_key(key, i), train)
         return x, new_state
 
     return Layer(init, apply, "serial")
@@ -157,9 +185,8 @@ def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
     def apply(params, state, x, *, key=None, train=False):
         ys, new_state = [], {}
         for i, (name, layer) in enumerate(zip(keys, layers)):
-            y, new_state[name] = layer.apply(
-                params[name], state[name], x, key=_sub_key(key, i), train=train
-            )
+            y, new_state[name] = _apply(layer, name, "parallel", params[name], state[name], x,
+                                        _sub_key(key, i), train)
             ys.append(y)
         if concat_axis is None:
             return tuple(ys), new_state
@@ -187,7 +214,8 @@ def residual(layer: Layer) -> Layer:
         return {name: params}, {name: state}, shape
 
     def apply(params, state, x, *, key=None, train=False):
-        y, new_state = layer.apply(params[name], state[name], x, key=_sub_key(key, 0), train=train)
+        y, new_state = _apply(layer, name, "residual", params[name], state[name], x,
+                              _sub_key(key, 0), train)
         return x + y, {name: new_state}
 
     return Layer(init, apply, "residual")
@@ -200,5 +228,5 @@ def count_params(params: Params) -> int:
 
 __all__ = [
     "Layer", "InitFn", "ApplyFn", "Params", "State", "Shape",
-    "serial", "parallel", "residual", "count_params",
+    "serial", "parallel", "residual", "sublayers", "count_params",
 ]

@@ -4,7 +4,7 @@ matplotlib setting), and `fig.savefig(path)` writes the file."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,4 +52,52 @@ def contour_path(ax: Any, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
     label(ax, title, "$w_1$", "$w_2$", legend=True)
 
 
-__all__ = ["figure", "label", "decision_boundary", "contour_path"]
+def confusion_matrix(ax: Any, cm: Any, *, labels: Sequence[str] | None = None,
+                     normalize: bool = False, title: str = "") -> Any:
+    """Draw a confusion matrix `cm` (C, C) (rows true, columns predicted, as
+    `jaxdl.metrics.confusion_matrix` returns it) as a heat map with a colour bar; each cell is
+    written on it when C <= 20.
+
+    Args:
+      ax: the matplotlib axes to draw on (from `figure()`).
+      cm: (C, C) non-negative counts.
+      labels: C class names for the ticks; default "0" ... "C-1".
+      normalize: divide each row by its sum, so a cell is the fraction of that true class (a
+        row with no example stays 0) and the diagonal is the per-class recall.
+      title: the axes title.
+
+    Returns:
+      the `AxesImage` drawn.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
+        raise ValueError(f"confusion_matrix: cm must be a square (C, C) matrix, got shape "
+                         f"{cm.shape}")
+    if not np.issubdtype(cm.dtype, np.number) or np.any(cm < 0) or np.any(np.isnan(cm)):
+        raise ValueError(f"confusion_matrix: cm must hold counts >= 0, got {cm!r}")
+    c = cm.shape[0]
+    names = [str(i) for i in range(c)] if labels is None else [str(n) for n in labels]
+    if len(names) != c:
+        raise ValueError(f"confusion_matrix: labels must name the {c} classes of cm, got "
+                         f"{len(names)}: {labels!r}")
+    values = cm.astype(np.float64)
+    if normalize:
+        rows = values.sum(1, keepdims=True)
+        values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
+    ax.figure.colorbar(image, ax=ax)
+    if c <= 20:
+        high = values.max() / 2 if values.max() > 0 else 1.0
+        for (i, j), v in np.ndenumerate(values):
+            text = f"{v:.2f}" if normalize else f"{int(cm[i, j]):d}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if v > high else "black")
+    ax.set_xticks(range(c), names, rotation=45 if c > 10 else 0)
+    ax.set_yticks(range(c), names)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return image
+
+
+__all__ = ["figure", "label", "decision_boundary", "contour_path", "confusion_matrix"]

@@ -21,9 +21,11 @@ With t the step, T = decay_steps, lr = learning_rate (fundamentals 000, section 
                                schedule(t - warmup_steps)
 
 A step may be a Python int or float or a (traced) scalar array; the result is a scalar array of
-the learning rate's float dtype (float32, or float64 under x64). Hyperparameters may be jax arrays
-or tracers, so `jax.vmap` over a batch of learning rates or decay rates works; they are validated
-only when concrete (STYLE rule 10).
+the learning rate's float dtype (float32, or float64 under x64). Step counts (a step, decay_steps,
+boundaries, warmup_steps) may exceed int32, e.g. decay_steps=int(1e10): a Python or NumPy
+integer goes through float64 on the host (as optax turns such ints into floats). Hyperparameters
+may be jax arrays or tracers, so `jax.vmap` over a batch of learning rates or decay rates works;
+they are validated only when concrete (STYLE rule 10).
 """
 
 from __future__ import annotations
@@ -50,7 +52,15 @@ def _dtype(value: Any) -> Any:
 
 
 def _cast(value: Any, dtype: Any) -> jax.Array:
+    if isinstance(value, (int, float, np.ndarray, np.generic)):  # host numbers: no int32 trip
+        return jnp.asarray(np.asarray(value, np.float64).astype(dtype))
     return jnp.asarray(value).astype(dtype)
+
+
+def _step(step: ArrayLike) -> jax.Array:
+    """A step as an array: an integer beyond int32 becomes a float."""
+    big = isinstance(step, (int, np.integer)) and not -2**31 <= step < 2**31
+    return jnp.asarray(float(step) if big else step)
 
 
 def _check_lr(value: Any, owner: str, name: str = "learning_rate") -> None:
@@ -93,7 +103,8 @@ def piecewise_constant(boundaries: ArrayLike, values: ArrayLike) -> Schedule:
       a schedule (a scalar step only; vmap it over many steps). Fundamentals 000, 3.9.3.
     """
     owner = "piecewise_constant"
-    b, v = jnp.asarray(boundaries), jnp.asarray(values)
+    b = np.asarray(boundaries) if checks.is_concrete(boundaries) else jnp.asarray(boundaries)
+    v = jnp.asarray(values)
     if b.ndim != 1:
         raise ValueError(f"{owner}: boundaries must be 1-D (n steps), got shape {b.shape}: "
                          f"{boundaries!r}")
@@ -339,8 +350,9 @@ def noisy_linear_cosine_decay(learning_rate: ArrayLike, decay_steps: ArrayLike,
     root = jax.random.PRNGKey(seed)
 
     def schedule(step: ArrayLike) -> jax.Array:
-        t = jnp.asarray(step)
-        t_int = t if jnp.issubdtype(t.dtype, jnp.integer) else t.astype(jnp.int32)
+        t = _step(step)
+        t_int = t if jnp.issubdtype(t.dtype, jnp.integer) else jnp.clip(
+            t, -2.0**31, 2.0**31 - 2.0**7).astype(jnp.int32)  # float32's last step below 2^31
         s = jnp.minimum(_cast(t, lr.dtype), steps)
         std = jnp.sqrt(var0 / jnp.power(1.0 + s, vdecay))
         eps = std * jax.random.normal(jax.random.fold_in(root, t_int), (), lr.dtype)
@@ -455,9 +467,11 @@ def warmup(schedule: Schedule, warmup_steps: ArrayLike, init_value: ArrayLike = 
     def warmed(step: ArrayLike) -> jax.Array:
         peak = schedule(0)
         w, init = _cast(warmup_steps, peak.dtype), _cast(init_value, peak.dtype)
-        t = jnp.asarray(step)
+        t = _step(step)
         s = _cast(t, peak.dtype)
-        shifted = t - warmup_steps if int_shift and jnp.issubdtype(t.dtype, jnp.integer) else s - w
+        exact = int_shift and jnp.issubdtype(t.dtype, jnp.integer) and (
+            warmup_steps <= jnp.iinfo(t.dtype).max)  # else t - W would overflow t's int type
+        shifted = t - warmup_steps if exact else s - w
         ramp = init + (peak - init) * s / jnp.where(w > 0, w, 1.0)
         return jnp.where(s < w, ramp, schedule(shifted))
 

@@ -25,7 +25,7 @@ from jaxdl.losses import accuracy
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.epoch import EpochConfig, dispatched, run_epoch
 from jaxdl.train.evaluate import evaluate
-from jaxdl.train.inputs import check_inputs
+from jaxdl.train.inputs import check_inputs, default_metrics
 from jaxdl.train.state import History, Loss, Metric, TrainState, metric_name, new_state
 
 ModelLike = Layer | Callable[..., Layer]
@@ -92,7 +92,7 @@ def _check_members(k: int, builds: dict[str, tuple[Callable | None, dict]]) -> N
 def vmap_fit(
     model: ModelLike, loss: Loss, make_optimizer: MakeOptimizer, train: tuple[Any, Any], *,
     hparams: dict[str, Any] | None = None, keys: jax.Array, val: tuple[Any, Any] | None = None,
-    epochs: int, batch_size: int, metrics: Sequence[Metric] = (accuracy,),
+    epochs: int, batch_size: int, metrics: Sequence[Metric] | None = None,
     penalty: Callable | None = None, model_hparams: dict[str, Any] | None = None,
     penalty_hparams: dict[str, Any] | None = None,
 ) -> tuple[TrainState, History]:
@@ -138,7 +138,9 @@ def vmap_fit(
     hp, mhp, php = ({n: jnp.asarray(v) for n, v in g.items()}
                     for g in (hparams, model_hparams, penalty_hparams))
     first = _member(model, {n: v[0] for n, v in mhp.items()})
-    epochs, batch_size = check_inputs(first, train, val, epochs, batch_size, keys[0], "vmap_fit")
+    epochs, batch_size, out_shape = check_inputs(first, train, val, epochs, batch_size, keys[0],
+                                                 "vmap_fit")
+    metrics = default_metrics(out_shape, train[1]) if metrics is None else tuple(metrics)
     data = [jnp.asarray(a) for a in (*train, *(val or (None, None))) if a is not None]
     data += [None] * (4 - len(data))
     config = EpochConfig(batch_size, tuple(metrics),

@@ -28,7 +28,7 @@ x, y = x[:256], y[:256]
 # Adam's g / sqrt(v) would blow that noise up to +-lr per step on either run
 model = serial(Flatten(), Dense(32, use_bias=False), BatchNorm(), Relu(), Dense(10))
 opt = optim.adam(1e-2)
-args = dict(epochs=2, batch_size=32, key=jax.random.key(0), progress=False, val=(x[:64], y[:64]))
+args = dict(epochs=2, batch_size=32, key=jax.random.key(0), verbose=0, val=(x[:64], y[:64]))
 one, h1 = fit(model, softmax_cross_entropy, opt, (x, y), **args)
 mesh = data_mesh()
 many, h4 = fit(model, softmax_cross_entropy, opt, (x, y), mesh=mesh, **args)

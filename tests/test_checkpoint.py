@@ -93,9 +93,9 @@ def test_freeze_mask_by_name_and_position(key):
 
 def test_fine_tuning_frozen_layers_moves_only_the_unfrozen_params_and_bn_state():
     pre, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X, Y), epochs=1, batch_size=64,
-                 key=jax.random.key(1), progress=False)
+                 key=jax.random.key(1), verbose=0)
     tuned, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1,
-                   batch_size=64, key=jax.random.key(2), progress=False,
+                   batch_size=64, key=jax.random.key(2), verbose=0,
                    init=(pre.params, pre.state), frozen=["1_dense", 2])
     assert_trees_equal(tuned.params["1_dense"], pre.params["1_dense"])
     assert_trees_equal(tuned.params["2_batch_norm"], pre.params["2_batch_norm"])
@@ -103,6 +103,87 @@ def test_fine_tuning_frozen_layers_moves_only_the_unfrozen_params_and_bn_state()
     assert not np.array_equal(tuned.params["5_dense"]["w"], pre.params["5_dense"]["w"])
     assert not np.array_equal(tuned.params["5_dense"]["b"], pre.params["5_dense"]["b"])
     free, _ = fit(MODEL, softmax_cross_entropy, ADAM, (X[::-1], Y[::-1]), epochs=1, batch_size=64,
-                  key=jax.random.key(2), progress=False, init=(pre.params, pre.state))
+                  key=jax.random.key(2), verbose=0, init=(pre.params, pre.state))
     assert not np.array_equal(free.state["2_batch_norm"]["mean"], pre.state["2_batch_norm"]["mean"])
     assert not np.array_equal(free.params["1_dense"]["w"], pre.params["1_dense"]["w"])
+
+
+def test_abstract_state_restores_a_frozen_skip_nonfinite_run_without_initialising(tmp_path):
+    opt = optim.momentum(0.1)
+    run = dict(epochs=2, batch_size=128, key=jax.random.key(3), verbose=0,
+               frozen=["1_dense"], skip_nonfinite=True)
+    trained, _ = fit(MODEL, softmax_cross_entropy, opt, (X, Y),
+                     callbacks=[checkpoint.checkpoint_callback(tmp_path)], **run)
+    like = checkpoint.abstract_state(MODEL, opt, (8, 8, 1), frozen=["1_dense"],
+                                     skip_nonfinite=True)
+    assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(like))
+    assert_trees_equal(checkpoint.restore(tmp_path, like), trained)
+    plain = checkpoint.abstract_state(MODEL, opt, (8, 8, 1))
+    with pytest.raises(ValueError, match=r"step 8 holds a different structure than `like` in its "
+                                         r"optimizer state.*frozen=.*skip_nonfinite=.*missing"):
+        checkpoint.restore(tmp_path, plain)
+    with pytest.raises(ValueError, match=r"abstract_state: frozen entry '7_dense'"):
+        checkpoint.abstract_state(MODEL, opt, (8, 8, 1), frozen=["7_dense"])
+    with pytest.raises(TypeError, match=r"abstract_state: input_shape must be a positive int, "
+                                        r"got 8\.0"):
+        checkpoint.abstract_state(MODEL, opt, (8.0, 8, 1))
+
+
+@pytest.mark.parametrize("saved, other", [(optim.momentum(0.1), optim.sgd(0.1)),
+                                          (optim.sgd(0.1), optim.adam(0.1)),
+                                          (optim.adam(0.1), optim.momentum(0.1))])
+def test_restore_with_another_optimizer_names_the_directory_step_and_optimizer_state(
+        tmp_path, key, saved, other):
+    ts = init_state(MODEL, saved, (8, 8, 1), key)._replace(step=jnp.array(5, jnp.int32))
+    checkpoint.save(tmp_path / "ck", ts)
+    with pytest.raises(ValueError, match=r"checkpoint\.restore: '.*ck' step 5 holds a different "
+                                         r"structure than `like` in its optimizer state.*another "
+                                         r"optimizer.*: (missing|unexpected) \(\d+\): opt_state"):
+        checkpoint.restore(tmp_path / "ck", checkpoint.abstract_state(MODEL, other, (8, 8, 1)))
+    assert_trees_equal(checkpoint.restore(tmp_path / "ck", checkpoint.abstract_state(
+        MODEL, saved, (8, 8, 1))), ts)
+
+
+def _saved_state(tmp_path, logs_per_epoch, **kwargs):
+    """Call a checkpoint_callback by hand with states whose step is the epoch (+ 1) and return
+    the steps left on disk and the restored latest step."""
+    cb = checkpoint.checkpoint_callback(tmp_path, keep=10, save_best_only=True, **kwargs)
+    states = [_state(jax.random.key(e))._replace(step=jnp.array(e + 1, jnp.int32))
+              for e in range(len(logs_per_epoch))]
+    for e, logs in enumerate(logs_per_epoch):
+        cb(e, states[e], logs)
+    restored = checkpoint.restore(tmp_path, _state(jax.random.key(0)))
+    return checkpoint.steps(tmp_path), restored, states
+
+
+def test_save_best_only_saves_improvements_of_the_monitor_min_or_max(tmp_path):
+    losses = [{"val_loss": v, "val_accuracy": a}
+              for v, a in [(0.5, 0.1), (0.3, 0.6), (0.4, 0.9), (float("nan"), 0.2), (0.3, 0.5)]]
+    found, restored, states = _saved_state(tmp_path / "loss", losses)
+    assert found == [1, 2]  # epochs 0 and 1; 0.4, NaN and an equal 0.3 do not improve
+    assert_trees_equal(restored, states[1])
+    found, restored, states = _saved_state(tmp_path / "acc", losses, monitor="val_accuracy")
+    assert found == [1, 2, 3]
+    assert_trees_equal(restored, states[2])
+    found, _, _ = _saved_state(tmp_path / "min", losses, monitor="val_accuracy", mode="min")
+    assert found == [1]
+    with pytest.raises(ValueError, match=r"checkpoint_callback: monitor 'val_los' is not in the "
+                                         r"logs of epoch 0; available: \['val_accuracy', "
+                                         r"'val_loss'\]"):
+        _saved_state(tmp_path / "typo", losses, monitor="val_los")
+    with pytest.raises(ValueError, match=r"checkpoint_callback: mode must be 'auto', 'min' or "
+                                         r"'max', got 'best'"):
+        checkpoint.checkpoint_callback(tmp_path, mode="best")
+
+
+def test_save_best_only_in_fit_keeps_the_state_of_the_best_val_loss_epoch(tmp_path):
+    model, data = serial(Flatten(), Dense(10)), (X[:256], Y[:256])
+    seen = {}
+    cb = checkpoint.checkpoint_callback(tmp_path, save_best_only=True, monitor="val_loss")
+    _, history = fit(model, softmax_cross_entropy, optim.sgd(8.0), data, val=(X[256:], Y[256:]),
+                     epochs=4, batch_size=64, key=jax.random.key(0), verbose=0,
+                     callbacks=[cb, lambda e, ts, logs: seen.setdefault(e, ts)])
+    best = int(np.argmin(history.val_loss))
+    assert best < 3  # lr 8 overshoots: the last epoch is not the best, saving it would fail here
+    like = checkpoint.abstract_state(model, optim.sgd(8.0), (8, 8, 1))
+    assert_trees_equal(checkpoint.restore(tmp_path, like), seen[best])

@@ -45,7 +45,7 @@ def _model(width):  # a new object on every call, equal for equal widths
 
 def _fit(width, lr=1e-2, epochs=1, **kw):
     return fit(_model(width), softmax_cross_entropy, optim.adam(lr), (X, Y), val=(VX, VY),
-               epochs=epochs, batch_size=64, key=jax.random.key(0), progress=False, **kw)
+               epochs=epochs, batch_size=64, key=jax.random.key(0), verbose=0, **kw)
 
 
 def test_listener_counts_a_compilation():  # the counter itself can see one
@@ -85,7 +85,7 @@ def test_a_schedule_rebuilt_equal_reuses_the_program():
     def run():
         lr = schedules.warmup(schedules.cosine_decay(1e-2, 40), 5)
         return fit(_model(31), softmax_cross_entropy, optim.adam(lr), (X, Y), epochs=1,
-                   batch_size=64, key=jax.random.key(0), progress=False)
+                   batch_size=64, key=jax.random.key(0), verbose=0)
     run()
     with compiles() as seen:
         run()
@@ -125,7 +125,7 @@ def test_a_hand_written_layer_falls_back_to_identity():
     assert mine == mine and mine != Layer(inner.init, inner.apply, "mine2")
     assert mine != Layer(lambda k, s: inner.init(k, s), inner.apply, "mine")
     ts, _ = fit(serial(Flatten(), mine), softmax_cross_entropy, optim.adam(1e-2), (X, Y),
-                epochs=1, batch_size=64, key=jax.random.key(0), progress=False)
+                epochs=1, batch_size=64, key=jax.random.key(0), verbose=0)
     with compiles() as first:
         predict(serial(Flatten(), mine), ts, VX[:5])
     with compiles() as second:  # a new serial around the same layer: the same program

@@ -394,3 +394,72 @@ def test_every_schedule_docstring_gives_its_formula():
         doc = getattr(S, name).__doc__
         assert doc and ("=" in doc or "lr" in doc), name
     assert "e^(-decay_rate / global_step)" in S.natural_exp_decay.__doc__
+
+
+# --- step counts beyond int32 (optax's test_with_giant_int_steps) --------------------------------
+
+BIG = int(1e10)  # > 2^31 - 1: an int32 OverflowError before the fix
+
+
+def test_cosine_decay_with_giant_int_decay_steps_is_optax_975_52826():
+    """optax's own case (schedules/_schedule_test.py, test_with_giant_int_steps): cosine decay
+    from 1000 over 1e10 steps, at step 1e9 under jit: 500 (1 + cos(0.1 pi)) = 975.52826."""
+    ours = float(jax.jit(S.cosine_decay(1000.0, BIG))(int(1e9)))
+    with standard_promotion():
+        ref = float(jax.jit(optax.cosine_decay_schedule(1000.0, decay_steps=BIG))(int(1e9)))
+    closed = 500.0 * (1.0 + math.cos(0.1 * math.pi))
+    np.testing.assert_allclose([ours, ref], [975.52826, 975.52826], rtol=1e-7)
+    np.testing.assert_allclose(ours, closed, rtol=1e-6)
+
+
+def _lincos(t, T, lr, periods=0.5, alpha=0.0, beta=0.001):
+    s = min(t, T)
+    return lr * ((alpha + (T - s) / T) * 0.5 * (1 + math.cos(2 * math.pi * periods * s / T)) + beta)
+
+
+def _sgdr(t, T, lr, t_mul=2.0):
+    start, length, i = 0.0, float(T), 0
+    while t >= start + length:
+        start, length, i = start + length, length * t_mul, i + 1
+    return lr * 0.5 * (1 + math.cos(math.pi * (t - start) / length))
+
+
+# name: (schedule with a step count of 1e10, float64 closed form of step t)
+GIANT = {
+    "exponential_decay": (S.exponential_decay(1000.0, BIG, 0.5), lambda t: 1000 * 0.5 ** (t / BIG)),
+    "natural_exp_decay": (S.natural_exp_decay(1000.0, BIG, 0.5),
+                          lambda t: 1000 * math.exp(-0.5 * t / BIG)),
+    "inverse_time_decay": (S.inverse_time_decay(1000.0, BIG, 0.5),
+                           lambda t: 1000 / (1 + 0.5 * t / BIG)),
+    "exponential_staircase": (S.exponential_decay(1000.0, BIG, 0.5, staircase=True),
+                              lambda t: 1000 * 0.5 ** (t // BIG)),
+    "polynomial_decay": (S.polynomial_decay(1000.0, BIG, 0.0),
+                         lambda t: 1000 * (1 - min(t, BIG) / BIG)),
+    "cosine_decay": (S.cosine_decay(1000.0, BIG),
+                     lambda t: 500 * (1 + math.cos(math.pi * min(t, BIG) / BIG))),
+    "linear_cosine_decay": (S.linear_cosine_decay(1000.0, BIG), lambda t: _lincos(t, BIG, 1000)),
+    "noisy_linear_cosine_decay": (S.noisy_linear_cosine_decay(1000.0, BIG, initial_variance=0.0),
+                                  lambda t: _lincos(t, BIG, 1000)),
+    "cosine_decay_restarts": (S.cosine_decay_restarts(1000.0, BIG), lambda t: _sgdr(t, BIG, 1000)),
+    "piecewise_constant": (S.piecewise_constant([BIG, 2 * BIG], [1.0, 0.5, 0.25]),
+                           lambda t: 1.0 if t <= BIG else 0.5 if t <= 2 * BIG else 0.25),
+    "warmup": (S.warmup(S.constant(1.0), BIG), lambda t: min(t / BIG, 1.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GIANT))
+def test_every_step_count_parameter_takes_1e10(name):
+    """Python int steps on both sides of the 1e10 count (the steps beyond int32 too), eagerly and
+    under jit with an int32 step."""
+    schedule, closed = GIANT[name]
+    steps = [0, int(1e9), int(5e9), int(1.5e10), int(2.5e10)]
+    ours = [float(schedule(t)) for t in steps]
+    np.testing.assert_allclose(ours, [closed(t) for t in steps], rtol=2e-6, atol=1e-6)
+    jitted = float(jax.jit(schedule)(jnp.int32(10**9)))
+    np.testing.assert_allclose(jitted, closed(10**9), rtol=2e-6)
+
+
+def test_int64_steps_beyond_int32_under_x64(x64):
+    warm = S.warmup(S.exponential_decay(1.0, BIG, 0.5), BIG)  # the exact integer shift, in int64
+    t = jnp.asarray(3 * BIG, jnp.int64)
+    np.testing.assert_allclose(float(jax.jit(warm)(t)), 0.25, rtol=1e-12)

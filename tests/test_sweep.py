@@ -41,7 +41,7 @@ def test_vmap_fit_equals_separate_fits_over_seeds_rates_init_scale_and_dropout()
     for k in range(2):
         model = make_model(mhp["scale"][k], mhp["rate"][k])
         one, h1 = fit(model, softmax_cross_entropy, make_optimizer(hp["lr"][k]), TRAIN, val=VAL,
-                      epochs=2, batch_size=32, key=keys[k], progress=False)
+                      epochs=2, batch_size=32, key=keys[k], verbose=0)
         for a, b in zip(jax.tree.leaves(ts.params), jax.tree.leaves(one.params)):
             np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(history.train_loss[k], h1.train_loss, rtol=1e-5)
@@ -61,7 +61,7 @@ def test_vmap_fit_sweeps_penalty_strength_equal_to_separate_fits_with_that_penal
                      penalty_hparams={"lam": lams})
     for k in range(2):
         one, _ = fit(model, softmax_cross_entropy, make_optimizer(1e-2), TRAIN, epochs=1,
-                     batch_size=32, key=keys[k], progress=False,
+                     batch_size=32, key=keys[k], verbose=0,
                      penalty=lambda p, lam=lams[k]: l2_penalty(p, lam, 256))
         for a, b in zip(jax.tree.leaves(ts.params), jax.tree.leaves(one.params)):
             np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-6)

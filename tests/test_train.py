@@ -56,7 +56,9 @@ def test_mlp_on_digits_reaches_95_percent_test_accuracy(trained):
     assert history.train_loss.shape == (12,) and history.val_accuracy.shape == (12,)
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.seconds.shape == (12,) and np.all(history.seconds > 0)
-    assert history.learning_rate is None and history.stopped_epoch is None
+    # adam(1e-2) has a constant learning rate: recorded from its constructor call each epoch
+    np.testing.assert_array_equal(history.learning_rate, np.full(12, 0.01, np.float32))
+    assert history.stopped_epoch is None
 
 
 def test_history_val_metrics_match_a_numpy_forward_pass(trained):
@@ -108,7 +110,7 @@ def test_train_step_equals_an_optax_sgd_update(key):
 def test_a_callback_that_returns_true_stops_the_run_and_history_says_when():
     calls = []
     ts, history = fit(MLP, softmax_cross_entropy, ADAM, (X_TRAIN, Y_TRAIN), epochs=10,
-                      batch_size=64, key=jax.random.key(0), progress=False,
+                      batch_size=64, key=jax.random.key(0), verbose=0,
                       callbacks=[lambda e, s, logs: calls.append(e) or e == 3])
     assert calls == [0, 1, 2, 3] and history.stopped_epoch == 3
     assert len(history.train_loss) == 4 and int(ts.step) == 4 * (len(X_TRAIN) // 64)
@@ -153,7 +155,7 @@ def test_learning_rate_is_recorded_from_inject_hyperparams():
 
 def test_progress_bar_is_silent_when_stdout_is_not_a_terminal(capsys):
     fit(REG, mse, SGD, (X_TRAIN[:32, :3, 0, 0], np.ones((32, 1), np.float32)), epochs=1,
-        batch_size=16, key=jax.random.key(0), metrics=(), progress=True)
+        batch_size=16, key=jax.random.key(0), metrics=(), verbose=1)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -180,17 +182,17 @@ def test_patience_restores_the_best_state_even_when_the_run_is_not_stopped():
 def test_init_takes_a_train_state_to_resume_or_a_params_pair_to_fine_tune():
     data = (X_TRAIN, Y_TRAIN)
     full, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=2, batch_size=64,
-                  key=jax.random.key(0), progress=False)
+                  key=jax.random.key(0), verbose=0)
     half, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64,
-                  key=jax.random.key(0), progress=False)
+                  key=jax.random.key(0), verbose=0)
     resumed, history = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=2, batch_size=64,
-                           init=half, progress=False)
+                           init=half, verbose=0)
     assert len(history.train_loss) == 1  # only epoch 1 ran
     for a, b in zip(jax.tree.leaves((full.step, full.params, full.opt_state)),
                     jax.tree.leaves((resumed.step, resumed.params, resumed.opt_state))):
         np.testing.assert_array_equal(a, b)
     tuned, _ = fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64,
-                   key=jax.random.key(5), init=(half.params, half.state), progress=False)
+                   key=jax.random.key(5), init=(half.params, half.state), verbose=0)
     assert int(tuned.step) == len(X_TRAIN) // 64  # a fresh optimizer state: counted from 0
 
 
@@ -208,8 +210,8 @@ def test_callbacks_close_is_called_however_the_run_ends():
 
     data = (X_TRAIN[:128], Y_TRAIN[:128])
     fit(MLP, softmax_cross_entropy, ADAM, data, epochs=1, batch_size=64, key=jax.random.key(0),
-        callbacks=[Watch()], progress=False)
+        callbacks=[Watch()], verbose=0)
     with pytest.raises(KeyboardInterrupt):
         fit(MLP, softmax_cross_entropy, ADAM, data, epochs=3, batch_size=64,
-            key=jax.random.key(0), callbacks=[Watch()], progress=False)
+            key=jax.random.key(0), callbacks=[Watch()], verbose=0)
     assert Watch.closed == 2

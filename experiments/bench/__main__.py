@@ -221,7 +221,7 @@ def whole_run(b: Bench) -> None:
 
     def run_fit():
         ts, hist = fit(model, softmax_cross_entropy, adam, (xtr, ytr), val=(xte, yte),
-                       epochs=b.epochs, batch_size=BATCH, key=jax.random.key(0), progress=False)
+                       epochs=b.epochs, batch_size=BATCH, key=jax.random.key(0), verbose=0)
         acc["jaxdl"] = float(hist.val_accuracy[-1])
         return ts.params
 
@@ -379,7 +379,7 @@ def sweep(b: Bench) -> None:
     def sweep_seq():
         return [fit(b.model, softmax_cross_entropy, opt, (xtr, ytr), val=(xte, yte),
                     epochs=SW_EPOCHS, batch_size=peers.BATCH, key=jax.random.key(0),
-                    progress=False)[0].params for opt in seq_opts]
+                    verbose=0)[0].params for opt in seq_opts]
 
     cold = {"vmap_fit": time.perf_counter()}
     jax.block_until_ready(sweep_vmap())

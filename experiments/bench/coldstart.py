@@ -76,7 +76,7 @@ def fit_run(data, epochs: int, batch: int, lr: float, hidden: int) -> Callable[[
     def run():
         model = serial(Dense(hidden), Relu(), Dense(hidden), Relu(), Dense(10))
         ts, _ = fit(model, softmax_cross_entropy, optim.adam(lr), (xtr, ytr), val=(xte, yte),
-                    epochs=epochs, batch_size=batch, key=jax.random.key(0), progress=False)
+                    epochs=epochs, batch_size=batch, key=jax.random.key(0), verbose=0)
         return ts.params
 
     return run

@@ -33,7 +33,7 @@ def main(epochs: int, reps: int, quick: bool, model=None, opt=None) -> dict:
 
     def run(m):
         ts, h = fit(model, softmax_cross_entropy, opt, (xtr, ytr), val=(xte, yte), epochs=epochs,
-                    batch_size=BATCH, key=jax.random.key(0), progress=False, mesh=m)
+                    batch_size=BATCH, key=jax.random.key(0), verbose=0, mesh=m)
         return jax.block_until_ready(ts), h
 
     (one, h1), (many, hn) = run(None), run(mesh)  # compile both, and the results to compare

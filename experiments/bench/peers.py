@@ -269,7 +269,7 @@ def first_result(name: str, quick: bool) -> dict[str, float]:
     t0 = time.perf_counter()
     if name == "jaxdl":  # fit's first result is its first epoch, validated
         ts, _ = fit(model, softmax_cross_entropy, optim.adam(LR), (xtr, ytr), val=(xte, yte),
-                    epochs=1, batch_size=BATCH, key=jax.random.key(0), progress=False)
+                    epochs=1, batch_size=BATCH, key=jax.random.key(0), verbose=0)
         jax.block_until_ready(ts.params)
         first = epoch = time.perf_counter() - t0
     else:

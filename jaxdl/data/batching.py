@@ -77,6 +77,11 @@ def check_xy(
       classes: number of classes, if known.
       name: which pair this is ("train", "val").
     """
+    for label, a in (("x", x), ("y", y)):
+        if isinstance(a, (tuple, dict)):
+            raise TypeError(f"{owner}: {name} {label} must be one array, got a "
+                            f"{type(a).__name__} of {len(a)}; models with several inputs are not "
+                            "supported")
     if not (checks.is_concrete(x) and checks.is_concrete(y)):
         return
     x, y = np.asarray(x), np.asarray(y)

@@ -10,21 +10,23 @@ from jaxdl.optim.alias import (
 from jaxdl.optim.base import (
     EmptyState, GradientTransformation, Mask, MaskedNode, MaskedState, OptState, Params,
     ScalarOrSchedule, Schedule, Updates, apply_updates, chain, freeze, identity,
-    init_empty_state, masked, set_to_zero)
+    init_empty_state, masked, set_to_zero, with_extra_args_support)
 from jaxdl.optim.constraints import (
     WeightDecaySchedule, add_decayed_weights, clip, clip_by_global_norm, global_norm, max_norm)
+from jaxdl.optim.hyperparams import (
+    InjectStatefulHyperparamsState, WrappedScheduleState, inject_hyperparams)
+from jaxdl.optim.resilient import ScaleByRpropState, scale_by_rprop
 from jaxdl.optim.scaling import (
-    ScaleByAdamState, ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRpropState,
-    ScaleByRssState, ScaleByRStdDevState, ScaleByRStdDevWithCountState, ScaleByScheduleState,
-    TraceState, scale, scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rprop,
-    scale_by_rss, scale_by_stddev, trace)
+    ScaleByAdamState, ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
+    ScaleByRStdDevState, ScaleByRStdDevWithCountState, ScaleByScheduleState, TraceState, scale,
+    scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rss, scale_by_stddev, trace)
 from jaxdl.optim.wrappers import ApplyIfFiniteState, apply_if_finite
 
 __all__ = [
     # base
     "GradientTransformation", "EmptyState", "MaskedNode", "MaskedState", "Params", "Updates",
     "OptState", "Schedule", "ScalarOrSchedule", "Mask", "init_empty_state", "identity",
-    "set_to_zero", "chain", "apply_updates", "masked", "freeze",
+    "set_to_zero", "chain", "apply_updates", "masked", "freeze", "with_extra_args_support",
     # scaling
     "ScaleByScheduleState", "TraceState", "ScaleByRssState", "ScaleByRmsState",
     "ScaleByRmsWithCountState", "ScaleByRStdDevState", "ScaleByRStdDevWithCountState",
@@ -36,6 +38,8 @@ __all__ = [
     "max_norm",
     # wrappers
     "ApplyIfFiniteState", "apply_if_finite",
+    # hyperparameters in the state
+    "InjectStatefulHyperparamsState", "WrappedScheduleState", "inject_hyperparams",
     # aliases
     "sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "rprop",
 ]

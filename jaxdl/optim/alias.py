@@ -6,6 +6,10 @@ Each returns a `GradientTransformation` whose updates are the descent step, read
 is the state, leaf by leaf; `learning_rate` is a number, a jax array (a `vmap`-ed sweep) or a
 schedule `step -> lr` (the first update uses step 0). w is a parameter, g its gradient, lr_t the
 learning rate of update t = 1, 2, ...
+
+Each alias checks its own arguments first, so a bad one is reported under the name and the
+parameter the user wrote (`sgd: momentum must be ...`, `momentum: beta must be ...`), never under
+a building block's.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from __future__ import annotations
 from jax.typing import ArrayLike
 
 from jaxdl import checks
+from jaxdl.optim._math import _flag
 from jaxdl.optim.base import GradientTransformation, Mask, ScalarOrSchedule, chain, identity
-from jaxdl.optim.constraints import add_decayed_weights
+from jaxdl.optim.constraints import add_decayed_weights, check_weight_decay
+from jaxdl.optim.resilient import check_rprop, rprop_transform
 from jaxdl.optim.scaling import (
-    scale, scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rprop, scale_by_stddev,
-    scale_by_rss, trace)
+    check_adam, check_rms, check_rss, scale, scale_by_adam, scale_by_learning_rate, scale_by_rms,
+    scale_by_rss, scale_by_stddev, trace)
 from jaxdl.spec import by_value
 
 
@@ -27,11 +33,11 @@ def _lr(learning_rate: ScalarOrSchedule, owner: str) -> ScalarOrSchedule:
     return learning_rate
 
 
-def _momentum(momentum: ArrayLike | None, owner: str) -> None:
+def _momentum(momentum: ArrayLike | None, owner: str, name: str = "momentum") -> None:
     """mu in [0, 1): at mu >= 1 the trace sum_k mu^k g_{t-k} never forgets and grows without
     bound (the effective step lr / (1 - mu) is infinite)."""
     if momentum is not None:
-        checks.in_range(momentum, "momentum", owner, 0.0, 1.0, high_open=True)
+        checks.in_range(momentum, name, owner, 0.0, 1.0, high_open=True)
 
 
 @by_value
@@ -52,8 +58,9 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None,
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "sgd")
-    first = identity() if momentum is None else trace(momentum, nesterov)  # checks mu >= 0
     _momentum(momentum, "sgd")
+    _flag(nesterov, "nesterov", "sgd")
+    first = identity() if momentum is None else trace(momentum, nesterov)
     return chain(first, scale_by_learning_rate(learning_rate))
 
 
@@ -87,6 +94,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "momentum")
+    _momentum(beta, "momentum", "beta")
     return sgd(learning_rate, momentum=beta)
 
 
@@ -103,13 +111,14 @@ def nesterov(learning_rate: ScalarOrSchedule, beta: ArrayLike = 0.9) -> Gradient
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "nesterov")
+    _momentum(beta, "nesterov", "beta")
     return sgd(learning_rate, momentum=beta, nesterov=True)
 
 
 @by_value
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLike = 0.1,
             eps: ArrayLike = 1e-7) -> GradientTransformation:
-    """AdaGrad (Duchi et al. 2011): s_t = s_{t-1} + g_t^2 (s_0 = initial_accumulator_value);
+    """AdaGrad (Duchi et al. 2011): s_t = s_{t-1} + |g_t|^2 (s_0 = initial_accumulator_value);
     w <- w - lr_t g_t / sqrt(s_t + eps). The accumulated sum only grows, so the effective step
     keeps shrinking. = chain(scale_by_rss(...), scale_by_learning_rate(lr)), as optax.adagrad.
 
@@ -122,6 +131,7 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLik
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "adagrad")
+    check_rss("adagrad", initial_accumulator_value, eps)
     return chain(scale_by_rss(initial_accumulator_value, eps),
                  scale_by_learning_rate(learning_rate))
 
@@ -131,7 +141,7 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
             initial_scale: ArrayLike = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
             momentum: ArrayLike | None = None, nesterov: bool = False,
             bias_correction: bool = False) -> GradientTransformation:
-    """RMSProp (Hinton 2012): nu_t = decay nu_{t-1} + (1 - decay) g_t^2 (nu_0 = initial_scale);
+    """RMSProp (Hinton 2012): nu_t = decay nu_{t-1} + (1 - decay) |g_t|^2 (nu_0 = initial_scale);
     v_t = -lr_t g_t / sqrt(nu_t + eps) (or / (sqrt(nu_t) + eps) when not `eps_in_sqrt`, as
     PyTorch); with `centered`, nu_t - mu_t^2 replaces nu_t (mu_t the EMA of g); with
     `bias_correction`, the EMAs are divided by 1 - decay^t. With `momentum` mu the step is
@@ -154,7 +164,10 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "rmsprop")
+    check_rms("rmsprop", decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    _flag(centered, "centered", "rmsprop")
     _momentum(momentum, "rmsprop")
+    _flag(nesterov, "nesterov", "rmsprop")
     scaling = scale_by_stddev if centered else scale_by_rms
     return chain(
         scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
@@ -168,7 +181,7 @@ def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0
          eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, *, nesterov: bool = False
          ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015): mu_t = b1 mu_{t-1} + (1 - b1) g_t, nu_t = b2 nu_{t-1} +
-    (1 - b2) g_t^2, w <- w - lr_t mu_hat / (sqrt(nu_hat + eps_root) + eps) with
+    (1 - b2) |g_t|^2, w <- w - lr_t mu_hat / (sqrt(nu_hat + eps_root) + eps) with
     mu_hat = mu_t / (1 - b1^t), nu_hat = nu_t / (1 - b2^t) (`nesterov`: NAdam, see
     `scale_by_adam`). = chain(scale_by_adam(...), scale_by_learning_rate(lr)), as optax.adam
     (without optax's `mu_dtype`: jaxdl keeps each leaf's dtype).
@@ -185,6 +198,7 @@ def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "adam")
+    check_adam("adam", b1, b2, eps, eps_root, nesterov)
     return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov),
                  scale_by_learning_rate(learning_rate))
 
@@ -212,6 +226,8 @@ def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "adamw")
+    check_adam("adamw", b1, b2, eps, eps_root, nesterov)
+    check_weight_decay("adamw", weight_decay, mask)
     return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov),
                  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
 
@@ -223,7 +239,8 @@ def rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5, eta_plus: ArrayL
     """Rprop, iRprop- as PyTorch (Riedmiller & Braun 1993): per weight, a step size that grows by
     eta_plus while the gradient keeps its sign and shrinks by eta_minus when it flips (that
     update is then zero); w <- w - step_t sign(g_t). `learning_rate` is the initial step size.
-    = chain(scale_by_rprop(...), scale(-1)).
+    = chain(scale_by_rprop(...), scale(-1)). Complex params are a ValueError (see
+    `scale_by_rprop`).
 
     Differs from optax.rprop 0.2.8 on purpose: optax emits each update one step late (its first
     update is zero; optax PR #1725); jaxdl emits the current one (see `scale_by_rprop`).
@@ -238,9 +255,10 @@ def rprop(learning_rate: ArrayLike, eta_minus: ArrayLike = 0.5, eta_plus: ArrayL
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
-    _lr(learning_rate, "rprop")
-    return chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size),
-                 scale(-1.0))
+    check_rprop("rprop", learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
+    return chain(
+        rprop_transform("rprop", learning_rate, eta_minus, eta_plus, min_step_size, max_step_size),
+        scale(-1.0))
 
 
 __all__ = ["sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "rprop"]

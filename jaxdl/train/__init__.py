@@ -7,7 +7,9 @@ Where each idea lives:
 - `epoch.py`: the one epoch program (`run_epoch`, `EpochConfig`), used by `fit` and
   `jaxdl.sweep.vmap_fit` alike.
 - `inputs.py`: `check_inputs`: every bad argument raises before anything compiles.
-- `callbacks.py`: `EarlyStopping` (restore the best state), `ProgressBar`.
+- `callbacks.py`: the callback contract, `EarlyStopping` (restore the best state),
+  `ReduceLROnPlateau`, `ProgressBar`.
+- `loggers.py`: `PrintLogger` (one line per epoch), `CSVLogger`, `TensorBoard`.
 - `evaluate.py`: `evaluate` and `predict`.
 - `fit.py`: `fit`, the loop.
 
@@ -17,19 +19,22 @@ its static arguments, the model, loss, optimizer and settings, which compare by 
 Reference: fundamentals 000, section 3.5 (mini-batch SGD, early stopping).
 """
 
-from jaxdl.train.callbacks import Callback, EarlyStopping, ProgressBar
+from jaxdl.train.callbacks import Callback, EarlyStopping, ProgressBar, ReduceLROnPlateau
 from jaxdl.train.epoch import EpochConfig, epoch_program, run_epoch
 from jaxdl.train.evaluate import evaluate, predict
 from jaxdl.train.fit import fit
-from jaxdl.train.inputs import check_inputs
+from jaxdl.train.inputs import check_inputs, default_metrics
+from jaxdl.train.loggers import CSVLogger, PrintLogger, TensorBoard
 from jaxdl.train.state import (
     History, Loss, Metric, NonFiniteError, TrainState, init_state, learning_rate, metric_name,
+    set_learning_rate,
 )
 from jaxdl.train.step import batched_means, make_train_step
 
 __all__ = [
     "TrainState", "History", "NonFiniteError", "Loss", "Metric", "Callback", "EarlyStopping",
-    "ProgressBar", "EpochConfig", "run_epoch", "epoch_program", "make_train_step",
-    "batched_means", "fit", "evaluate", "predict", "init_state", "learning_rate", "check_inputs",
-    "metric_name",
+    "ReduceLROnPlateau", "ProgressBar", "PrintLogger", "CSVLogger", "TensorBoard", "EpochConfig",
+    "run_epoch", "epoch_program", "make_train_step", "batched_means", "fit", "evaluate",
+    "predict", "init_state", "learning_rate", "set_learning_rate", "check_inputs",
+    "default_metrics", "metric_name",
 ]

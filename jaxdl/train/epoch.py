@@ -31,7 +31,8 @@ import numpy as np
 from jaxdl.core import Layer
 from jaxdl.data.batching import batch_indices
 from jaxdl.optim.base import GradientTransformation
-from jaxdl.train.state import Loss, Metric, TrainState, learning_rate_of
+from jaxdl.train.state import Loss, Metric, TrainState, learning_rate_of, metric_name
+from jaxdl.metrics import is_count_metric as counted
 from jaxdl.train.step import Penalty, all_finite, batched_means, make_train_step
 
 
@@ -88,14 +89,20 @@ def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
     # none is kept: no NaN is made here, so `jax.debug_nans` stops at the op that made one)
     keep = finite if skip else (bad < 0) | (steps < bad)
     kept = jnp.sum(keep.astype(jnp.int32))
-    per_step = {k: jnp.mean(v.astype(jnp.float32).reshape(steps.shape[0], -1), axis=1)
-                for k, v in ms.items()}
-    logs = {f"train_{k}": jnp.sum(jnp.where(keep, v, 0.0)) / jnp.maximum(kept, 1).astype(
-        jnp.float32) for k, v in per_step.items()}
+    by_counts = {metric_name(m): m for m in c.metrics if counted(m)}
+    logs = {}
+    for k, v in ms.items():
+        if k in by_counts:  # sum the kept steps' counts, then the metric of the total
+            mask = keep.reshape((-1,) + (1,) * (v.ndim - 1))
+            logs[f"train_{k}"] = by_counts[k].from_counts(jnp.sum(jnp.where(mask, v, 0), axis=0))
+            continue
+        per_step = jnp.mean(v.astype(jnp.float32).reshape(steps.shape[0], -1), axis=1)
+        logs[f"train_{k}"] = jnp.sum(jnp.where(keep, per_step, 0.0)) / jnp.maximum(
+            kept, 1).astype(jnp.float32)
     if c.val_batch:
         val = batched_means(model, loss, c.metrics, c.val_batch, ts.params, ts.state, vx, vy)
         logs.update({f"val_{k}": v for k, v in val.items()})
-    lr = learning_rate_of(ts.opt_state)
+    lr = learning_rate_of(ts.opt_state, optimizer)
     if lr is not None:
         logs["learning_rate"] = lr
     skipped = jnp.sum((~finite).astype(jnp.int32)) if skip else jnp.zeros((), jnp.int32)
@@ -118,7 +125,8 @@ def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, ch
     is dispatched on the unchecked state before epoch e is read back, so host work overlaps
     device work. With `check`, an epoch in which any loss went non-finite (`info["bad"] >= 0`)
     or any state did (`info["finite_state"]` False) is re-run with `safe=True` (guarded, every
-    gradient checked; the epoch is deterministic, so it sees the same steps).
+    gradient checked; the epoch is deterministic, so it sees the same steps). A state sent
+    into the generator (`gen.send(ts)`) replaces the one the next epoch starts from.
     """
     pending = None
     for epoch in range(first, last):
@@ -130,7 +138,9 @@ def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, ch
             pending = None
             new, logs, info = jax.device_get(run(True, ts, e))
         ts = new
-        yield epoch, ts, logs, info
+        replaced = yield epoch, ts, logs, info
+        if replaced is not None:  # a callback changed the state: epoch e + 1 starts from it
+            ts, pending = replaced, None
 
 
 __all__ = ["EpochConfig", "run_epoch", "epoch_program", "dispatched"]

@@ -11,7 +11,8 @@ import numpy as np
 
 from jaxdl import checks
 from jaxdl.core import Layer, Params, State
-from jaxdl.losses import accuracy
+from jaxdl.data.batching import check_xy
+from jaxdl.train.inputs import default_metrics
 from jaxdl.train.state import Loss, Metric, TrainState
 from jaxdl.train.step import batched_means
 
@@ -20,15 +21,23 @@ _means_program = jax.jit(batched_means, static_argnums=(0, 1, 2, 3))
 
 def evaluate(
     model: Layer, train_state: TrainState, data: tuple[Any, Any],
-    metrics: Sequence[Metric] = (accuracy,), *, loss: Loss | None = None, batch_size: int = 1024,
+    metrics: Sequence[Metric] | None = None, *, loss: Loss | None = None, batch_size: int = 1024,
 ) -> dict[str, float]:
     """Mean metrics (and "loss" when `loss` is given) over all of `data = (x, y)`, eval mode.
 
     The examples go through the model `batch_size` at a time; each batch's mean is weighted by
-    its size (see `jaxdl.train.step.batched_means`).
+    its size (see `jaxdl.train.step.batched_means`). `metrics=None` takes fit's default:
+    accuracy for a classifier, none for a regression.
     """
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"evaluate: data must be an (x, y) pair, got {type(data).__name__}")
+    check_xy(data[0], data[1], "evaluate", name="data")
     x, y = jnp.asarray(data[0]), jnp.asarray(data[1])
     batch = min(checks.positive_int(batch_size, "batch_size", "evaluate"), x.shape[0])
+    if metrics is None:
+        out = jax.eval_shape(lambda p, s, a: _outputs(model, p, s, a), train_state.params,
+                             train_state.state, x[:1])
+        metrics = default_metrics(tuple(getattr(out, "shape", ())), np.asarray(data[1]))
     out = _means_program(model, loss, tuple(metrics), batch, train_state.params,
                          train_state.state, x, y)
     return {k: float(v) for k, v in out.items()}
@@ -42,9 +51,38 @@ _predict_program = jax.jit(_outputs, static_argnums=0)
 
 
 def predict(model: Layer, train_state: TrainState, x: Any) -> jax.Array:
-    """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape)."""
+    """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape).
+
+    One example needs its batch axis: `predict(model, ts, x[None])`; an `x` without it is an
+    error when the model fails on it or its outputs do not keep x's leading axis.
+    """
+    if isinstance(x, (tuple, dict)):
+        raise TypeError(f"predict: x must be one array, got a {type(x).__name__} of {len(x)}; "
+                        "models with several inputs are not supported")
     x = x if isinstance(x, (np.ndarray, jax.Array)) else np.asarray(x)  # jit takes both as is
-    return _predict_program(model, train_state.params, train_state.state, x)
+    if np.ndim(x) == 0:
+        raise ValueError(f"predict: x must have a batch axis, got a scalar {x!r}")
+    try:
+        y = _predict_program(model, train_state.params, train_state.state, x)
+    except (ValueError, TypeError) as err:
+        _no_batch_axis(model, train_state, x, err)
+        raise
+    lead = [np.shape(a)[:1] for a in jax.tree.leaves(y)]
+    if lead and lead[0] != np.shape(x)[:1]:
+        _no_batch_axis(model, train_state, x, None)
+    return y
+
+
+def _no_batch_axis(model: Layer, train_state: TrainState, x: Any, err: Exception | None) -> None:
+    """Raise the missing-batch-axis error when the model takes `x[None]`."""
+    try:
+        jax.eval_shape(lambda p, s, a: _outputs(model, p, s, a), train_state.params,
+                       train_state.state, jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype))
+    except (ValueError, TypeError):
+        return
+    raise ValueError(f"predict: x of shape {np.shape(x)} has no batch axis: the model takes "
+                     f"batches (n, {', '.join(map(str, np.shape(x)))}); for one example pass "
+                     "x[None]") from err
 
 
 __all__ = ["evaluate", "predict"]

@@ -12,7 +12,7 @@ step is skipped and counted.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -20,11 +20,11 @@ import numpy as np
 
 from jaxdl import checks, optim
 from jaxdl.core import Layer, Params, State
-from jaxdl.losses import accuracy
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.callbacks import Callback, EarlyStopping, ProgressBar
 from jaxdl.train.epoch import EpochConfig, dispatched, epoch_program
-from jaxdl.train.inputs import check_inputs
+from jaxdl.train.inputs import check_inputs, default_metrics
+from jaxdl.train.loggers import PrintLogger
 from jaxdl.train.state import (
     History, Loss, Metric, NonFiniteError, TrainState, init_state, metric_name,
 )
@@ -41,10 +41,12 @@ def _check_monitor(monitor: str, metrics: Sequence[Metric], has_val: bool) -> No
         raise ValueError(f"fit: monitor must be one of {recorded}, got {monitor!r}{hint}")
 
 
-def _wrap(optimizer: GradientTransformation, layers: tuple[str, ...], frozen: tuple[str, ...],
-          skip: bool) -> GradientTransformation:
-    """`optimizer` with frozen layers' updates zeroed and non-finite steps skipped (built by
-    value, so equal arguments give equal transforms and the compiled epoch is reused)."""
+def wrap_optimizer(optimizer: GradientTransformation, layers: tuple[str, ...],
+                   frozen: tuple[str, ...], skip: bool) -> GradientTransformation:
+    """`optimizer` as `fit` runs it: the updates of the `frozen` top-level layers (of `layers`)
+    zeroed, non-finite steps skipped with `skip`. Its state is what a TrainState of such a run
+    holds (see `checkpoint.abstract_state`). Built by value, so equal arguments give equal
+    transforms and the compiled epoch is reused."""
     if frozen:
         optimizer = optim.chain(optimizer, optim.freeze({k: k in frozen for k in layers}))
     if skip:
@@ -59,18 +61,64 @@ def _start(model, optimizer, x, key, init, frozen, skip) -> tuple[TrainState, An
     ts = init if isinstance(init, TrainState) else init_state(model, optimizer, x.shape[1:],
                                                               key, init)
     frozen = layer_keys(ts.params, frozen, "fit") if frozen else ()
-    wrapped = _wrap(optimizer, tuple(ts.params), frozen, skip)
+    wrapped = wrap_optimizer(optimizer, tuple(ts.params), frozen, skip)
     if not isinstance(init, TrainState) and wrapped is not optimizer:
         ts = ts._replace(opt_state=wrapped.init(ts.params))
     return ts, wrapped, frozen
 
 
+def _kinds(tree: Any) -> str:
+    """The NamedTuple types of an optimizer state, depth first ("TraceState, EmptyState")."""
+    out = []
+
+    def visit(node):
+        if hasattr(node, "_fields"):
+            out.append(type(node).__name__)
+        if isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+        elif isinstance(node, dict):
+            for child in node.values():
+                visit(child)
+
+    visit(tree)
+    return ", ".join(out) or "no NamedTuple"
+
+
+def _check_resume(ts: TrainState, user: GradientTransformation, wrapped: GradientTransformation,
+                  first: int, epochs: int) -> None:
+    """A TrainState to resume must fit the optimizer and still have epochs to run."""
+    want = jax.eval_shape(wrapped.init, ts.params)
+    got_leaves, got_def = jax.tree.flatten(ts.opt_state)
+    want_leaves, want_def = jax.tree.flatten(want)
+    if got_def != want_def or any(
+            np.shape(a) != b.shape or jnp.asarray(a).dtype != b.dtype
+            for a, b in zip(got_leaves, want_leaves)):
+        raise ValueError(
+            f"fit: init is a TrainState whose optimizer state was not made by this optimizer "
+            f"{user!r} (with these frozen= and skip_nonfinite= settings): it holds "
+            f"[{_kinds(ts.opt_state)}], this optimizer's holds [{_kinds(want)}]. Resume with the "
+            "optimizer and settings of the run that saved it, or pass init=(ts.params, ts.state) "
+            "for a fresh optimizer state.")
+    if first >= epochs:
+        raise ValueError(
+            f"fit: init is a TrainState after {first} epochs (step {int(ts.step)}), so "
+            f"epochs={epochs} leaves none to run; epochs counts from the start of training: pass "
+            f"epochs > {first}")
+
+
 def _epochs(run, ts: TrainState, steps: int, epochs: int, ahead: bool, skip: bool
-            ) -> Iterator[tuple[int, TrainState, dict[str, float], int]]:
+            ) -> Generator[tuple[int, TrainState, dict[str, float], int], TrainState | None, None]:
     """Yield (epoch, state, logs, skipped) for each epoch from the one `ts.step` is in; raise
-    NonFiniteError at the first non-finite step (unless `skip`)."""
-    for epoch, ts, logs, info in dispatched(run, ts, int(ts.step) // steps, epochs, ahead=ahead,
-                                            check=not skip):
+    NonFiniteError at the first non-finite step (unless `skip`). A state sent in replaces the
+    one the next epoch starts from."""
+    epochs_run = dispatched(run, ts, int(ts.step) // steps, epochs, ahead=ahead, check=not skip)
+    replaced = None
+    while True:
+        try:
+            epoch, ts, logs, info = epochs_run.send(replaced)
+        except StopIteration:
+            return
         if info["bad"] >= 0:  # ts is the guarded re-run's: the last finite state
             raise NonFiniteError(
                 f"fit: non-finite loss or gradient at epoch {epoch}, step {info['bad']} (global "
@@ -78,15 +126,29 @@ def _epochs(run, ts: TrainState, steps: int, epochs: int, ahead: bool, skip: boo
                 "state. Lower the learning rate, clip gradients, check the data, or pass "
                 "skip_nonfinite=True.", ts, epoch, int(info["bad"]))
         nan = not info["kept"]  # every step skipped: the train means are NaN, not 0
-        yield epoch, ts, {k: float("nan") if nan and k.startswith("train_") else float(v)
-                          for k, v in logs.items()}, int(info["skipped"])
+        order = sorted(logs, key=lambda k: (not k.startswith("train_"), not k.startswith("val_"),
+                                            not k.endswith("_loss"), k))  # train_loss first
+        replaced = yield epoch, ts, {k: float("nan") if nan and k.startswith("train_") else
+                                     float(logs[k]) for k in order}, int(info["skipped"])
+
+
+def _watchers(callbacks, stopper, epochs, first, shown, verbose) -> list:
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0 (silent), 1 (a progress bar on a terminal) or "
+                         f"2 (one line per epoch), got {verbose!r}")
+    out = [*callbacks, stopper]
+    if verbose == 1:
+        out.append(ProgressBar(epochs, first, shown, True))
+    elif verbose == 2:
+        out.append(PrintLogger(epochs))
+    return out
 
 
 def fit(
     model: Layer, loss: Loss, optimizer: GradientTransformation, train: tuple[Any, Any], *,
     val: tuple[Any, Any] | None = None, epochs: int, batch_size: int, key: jax.Array | None = None,
-    metrics: Sequence[Metric] = (accuracy,), patience: int | None = None,
-    monitor: str = "val_loss", callbacks: Sequence[Callback] = (), progress: bool = True,
+    metrics: Sequence[Metric] | None = None, patience: int | None = None,
+    monitor: str = "val_loss", callbacks: Sequence[Callback] = (), verbose: int = 1,
     penalty: Penalty | None = None, skip_nonfinite: bool = False, init: Init = None,
     frozen: Sequence[str | int] = (), mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[TrainState, History]:
@@ -104,10 +166,16 @@ def fit(
       epochs: total number of epochs; a resumed run (`init` a TrainState) starts at epoch
         `step // steps_per_epoch`.
       key: base PRNG key (init, permutations, dropout); not needed to resume a TrainState.
+      metrics: `metric(outputs, y) -> scalar` functions recorded per epoch (see jaxdl.metrics);
+        None: accuracy for a classifier (2+ outputs, integer or one-hot y), none otherwise (a
+        regression records its loss only).
       patience: stop after `patience` epochs without improvement of `monitor` (a name ending in
         "loss" is minimised, any other, e.g. "val_accuracy", maximised) and return the best
         epoch's TrainState (also when the run was not stopped early); see `EarlyStopping`.
-      callbacks: `cb(epoch, train_state, logs)` after each epoch; a truthy return stops.
+      callbacks: `cb(epoch, train_state, logs)` after each epoch: a returned TrainState is
+        continued from, another truthy return stops (see jaxdl.train.callbacks, loggers).
+      verbose: 0 silent; 1 a progress bar when stdout is a terminal (not under `CI`), left on
+        the screen; 2 one line per epoch on stdout (files, CI logs, notebooks).
       penalty: `penalty(params) -> scalar` added to the loss (L1/L2, see jaxdl.losses).
       skip_nonfinite: skip non-finite updates (`apply_if_finite`) and count them instead of raising
         NonFiniteError (which names the epoch and step and carries the last finite state).
@@ -121,43 +189,60 @@ def fit(
     resume = isinstance(init, TrainState)
     if key is None and not resume:
         raise ValueError("fit: key must be a PRNG key (or pass init=a TrainState), got None")
-    epochs, batch_size = check_inputs(
+    epochs, batch_size, out_shape = check_inputs(
         model, train, val, epochs, batch_size, jax.random.key(0) if key is None else key, "fit",
         (init.params, init.state) if resume else init)
+    metrics = default_metrics(out_shape, train[1]) if metrics is None else tuple(metrics)
     if patience is not None:
         checks.positive_int(patience, "patience", "fit")
         _check_monitor(monitor, metrics, val is not None)
     data = [jnp.asarray(a) for a in (*train, *(val or (None, None))) if a is not None]
+    user_optimizer = optimizer
     ts, optimizer, frozen = _start(model, optimizer, data[0], key, init, frozen, skip_nonfinite)
+    steps = data[0].shape[0] // batch_size
+    first = int(ts.step) // steps
+    if resume:
+        _check_resume(ts, user_optimizer, optimizer, first, epochs)
+    stopper = EarlyStopping(monitor, patience)
     sharding = None
     if mesh is not None:
         from jaxdl.data_parallel import batch_sharding, replicate
 
         sharding = batch_sharding(mesh, batch_size, "fit")
         ts, data = replicate((ts, data), mesh)
-    config = EpochConfig(batch_size, tuple(metrics), penalty, skip_nonfinite, frozen, sharding,
+    config = EpochConfig(batch_size, metrics, penalty, skip_nonfinite, frozen, sharding,
                          val_batch=0 if val is None else min(1024, len(data[2])))
 
     def run(safe, ts, e):
         return epoch_program(model, loss, optimizer, config._replace(safe=safe), ts, e, *data)
 
-    steps = data[0].shape[0] // batch_size
-    stopper = EarlyStopping(monitor, patience)
-    bar = ProgressBar(epochs, int(ts.step) // steps, ("train_loss", monitor, *(
-        f"val_{metric_name(m)}" for m in metrics[:1])), progress)
-    watchers, values, history = [*callbacks, stopper, bar], {}, History({})
-    stopped = None
-    t0 = time.perf_counter()
+    shown = ("train_loss", monitor, *(f"val_{metric_name(m)}" for m in metrics[:1]))
+    watchers = _watchers(callbacks, stopper, epochs, first, shown, verbose)
+    values, history, stopped = {}, History({}), None
     try:
-        for epoch, ts, logs, skipped in _epochs(run, ts, steps, epochs,
-                                                patience is None and not callbacks,
-                                                skip_nonfinite):
+        for cb in watchers:
+            getattr(cb, "on_train_begin", lambda s: None)(ts)
+        epochs_run = _epochs(run, ts, steps, epochs, patience is None and not callbacks,
+                             skip_nonfinite)
+        replaced, t0 = None, time.perf_counter()
+        while True:
+            try:
+                epoch, ts, logs, skipped = epochs_run.send(replaced)
+            except StopIteration:
+                break
             history.nonfinite_skipped += skipped
             t1 = time.perf_counter()
             logs["seconds"], t0 = t1 - t0, t1
             for k, v in logs.items():
                 values.setdefault(k, []).append(v)
-            if any([bool(cb(epoch, ts, logs)) for cb in watchers]):  # every one sees each epoch
+            replaced, stop = None, False
+            for cb in watchers:  # every one sees each epoch, and the state a previous one made
+                out = cb(epoch, ts, logs)
+                if isinstance(out, TrainState):
+                    ts = replaced = out
+                else:
+                    stop = stop or bool(out)
+            if stop:
                 stopped = epoch
                 break
     finally:
@@ -170,4 +255,4 @@ def fit(
     return ts, history
 
 
-__all__ = ["fit"]
+__all__ = ["fit", "wrap_optimizer"]

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import checks
-from jaxdl.core import Layer
+from jaxdl.core import Layer, sublayers
 from jaxdl.data.batching import check_xy
 
 
@@ -25,12 +25,71 @@ def check_key(key: Any, owner: str) -> None:
         raise TypeError(f"{owner}: key must be a PRNG key such as jax.random.key(0), got {key!r}")
 
 
+class _ContractError(TypeError):
+    """A layer's apply broke the layer contract (not a pair)."""
+
+
+def _shapes(layer: Layer, shape: tuple[int, ...], dtype: Any, key: Any,
+            init: tuple[Any, Any] | None = None) -> tuple[tuple[int, ...] | None, Any]:
+    """(the output shape `layer.init` declares for `shape` (None when `init` gives the params),
+    the abstract output of `layer.apply` on a batch of one), by abstract evaluation."""
+    box = {}
+
+    def params(k):
+        p, s, out = layer.init(k, shape)
+        box["declared"] = tuple(int(d) for d in out) if isinstance(out, (tuple, list)) and all(
+            isinstance(d, (int, np.integer)) for d in out) else None
+        return p, s
+
+    ps = init if init is not None else jax.eval_shape(params, key)
+
+    def outputs(p, s, a):
+        out = layer.apply(p, s, a)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            kind = f"a tuple of {len(out)}" if isinstance(out, tuple) else (
+                f"one array of shape {tuple(out.shape)}" if hasattr(out, "shape") else repr(out))
+            raise _ContractError(f"apply must return a (y, new_state) pair, got {kind}")
+        return out[0]
+
+    y = jax.eval_shape(outputs, *ps, jax.ShapeDtypeStruct((1, *shape), dtype))
+    return box.get("declared"), y
+
+
+def locate(layer: Layer, shape: tuple[int, ...], dtype: Any, key: Any, path: str = ""
+           ) -> str | None:
+    """The innermost layer of `layer` (through serial, parallel and residual) whose init and
+    apply disagree for input `shape` (no batch axis), described; None when every one agrees.
+
+    A layer is at fault when its apply returns something other than a (y, new_state) pair, or
+    produces another shape than its own init declares (a layer that rejects its input is not:
+    that is the input's fault, or its predecessor's); only abstract evaluation runs.
+    """
+    serial = getattr(layer.spec, "constructor", "").endswith(".serial")
+    for name, child in sublayers(layer):
+        where = f"{path}{name}"
+        try:
+            declared, y = _shapes(child, shape, dtype, key)
+        except _ContractError as err:
+            return f"layer {where} ({child!r}) {err}"
+        except (ValueError, TypeError):
+            return locate(child, shape, dtype, key, where + "/")
+        produced = tuple(getattr(y, "shape", ()))[1:]
+        if declared is not None and produced != declared:
+            return locate(child, shape, dtype, key, where + "/") or (
+                f"layer {where} ({child!r}) declares the output shape {declared} in init, but "
+                f"its apply produces {produced}")
+        if serial and declared is not None:
+            shape = declared
+    return None
+
+
 def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: Any, key: Any,
-                 owner: str, init: tuple[Any, Any] | None = None) -> tuple[int, int]:
+                 owner: str, init: tuple[Any, Any] | None = None
+                 ) -> tuple[int, int, tuple[int, ...]]:
     """Validate epochs, batch size, key, data (via check_xy) and that x fits the model (by
     abstract evaluation, `jax.eval_shape`, with the given `init` (params, state) when there is
     one, so bfloat16 or float64 params are checked as they are) before anything compiles;
-    return (epochs, batch_size) as ints."""
+    return (epochs, batch_size) as ints and the model's output shape for one example batch."""
 
     def pair(data, name):
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
@@ -49,15 +108,19 @@ def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: An
                          f"got {batch_size}. Use a smaller batch.")
     shape, x_dtype = tuple(np.shape(x)[1:]), jnp.asarray(x[:1]).dtype
     try:
-        out = (init if init is not None
-               else jax.eval_shape(lambda k: model.init(k, shape)[:2], key))
-        outputs = jax.eval_shape(lambda p, s, a: model.apply(p, s, a)[0], *out,
-                                 jax.ShapeDtypeStruct((1, *shape), x_dtype))
+        declared, outputs = _shapes(model, shape, x_dtype, key, init)
     except (ValueError, TypeError) as err:
+        culprit = locate(model, shape, x_dtype, key)
         error = TypeError if isinstance(err, TypeError) else ValueError
+        if culprit is not None:
+            raise error(f"{owner}: the model is not consistent: {culprit}") from err
         raise error(f"{owner}: train x of shape {np.shape(x)} and dtype {x_dtype} does not fit "
                     f"the model: {err}") from err
     out_shape = tuple(getattr(outputs, "shape", ()))
+    if declared is not None and out_shape[1:] != declared:
+        culprit = locate(model, shape, x_dtype, key) or (
+            f"its init declares the output shape {declared}, its apply produces {out_shape[1:]}")
+        raise ValueError(f"{owner}: the model is not consistent: {culprit}")
     y_dtype = np.asarray(y[:1]).dtype
     if (len(out_shape) >= 2 and out_shape[-1] > 1 and np.issubdtype(y_dtype, np.floating)
             and tuple(np.shape(y)[1:]) == out_shape[1:-1]):
@@ -72,7 +135,24 @@ def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: An
             raise ValueError(f"{owner}: val x must have the per-example shape of train x {shape}, "
                              f"got shape {np.shape(vx)}")
         check_xy(vx, vy, owner, classes=classes, name="val")
-    return epochs, batch_size
+    return epochs, batch_size, out_shape
 
 
-__all__ = ["check_inputs", "check_key"]
+def default_metrics(out_shape: tuple[int, ...], y: Any) -> tuple:
+    """The metrics `fit`, `vmap_fit` and `evaluate` record when none are given: `(accuracy,)`
+    for a classifier (two or more outputs on the last axis and integer labels, or one-hot y),
+    and none for anything else (a regression reports its loss only, never an accuracy)."""
+    from jaxdl.losses import accuracy
+
+    if len(out_shape) < 2 or out_shape[-1] < 2:
+        return ()
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer) and y.shape[1:] == tuple(out_shape[1:-1]):
+        return (accuracy,)
+    if y.shape[1:] == tuple(out_shape[1:]) and np.issubdtype(y.dtype, np.floating):
+        one_hot = np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=-1) == 1)
+        return (accuracy,) if one_hot else ()
+    return ()
+
+
+__all__ = ["check_inputs", "check_key", "default_metrics"]

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from jaxdl import optim
 from jaxdl.core import Layer, Params, State
+from jaxdl.metrics import is_count_metric as counted
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.state import Loss, Metric, TrainState, metric_name
 
@@ -38,7 +39,8 @@ def make_train_step(
     to `fold_in(ts.key, ts.step)` (dead code, removed by XLA, when no layer is random). Model state
     of the top-level layers named in `frozen` is kept; their params get zero gradients
     (stop_gradient): pair with `optim.freeze`.
-    Metrics: "loss", each metric on the batch outputs, and "finite": `isfinite(loss)` (a scalar,
+    Metrics: "loss", each metric on the batch outputs (a count metric's counts, see
+    `jaxdl.metrics`), and "finite": `isfinite(loss)` (a scalar,
     free); with `check_grads` also every gradient finite, and a non-finite loss turns the grads
     into NaN so that `apply_if_finite` skips that update too (one more pass over the gradients).
     """
@@ -65,7 +67,8 @@ def make_train_step(
             new_state = {k: ts.state[k] if k in frozen else v for k, v in new_state.items()}
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = optim.apply_updates(ts.params, updates)
-        out = {"loss": value, **{metric_name(m): m(outputs, y) for m in metrics}, "finite": finite}
+        out = {"loss": value, **{metric_name(m): m.counts(outputs, y) if counted(m) else
+                                 m(outputs, y) for m in metrics}, "finite": finite}
         return TrainState(ts.step + 1, params, new_state, opt_state, ts.key), out
 
     return step
@@ -78,13 +81,15 @@ def batched_means(model: Layer, loss: Loss | None, metrics: Sequence[Metric], ba
 
     The n examples go through the model in `n // batch` full batches (one `lax.map`) and one
     tail batch of `n % batch` (shapes are static, so nothing is padded); each batch's mean is
-    weighted by its size: exact for losses and metrics that are means over the batch.
+    weighted by its size: exact for losses and metrics that are means over the batch. A counted
+    metric (precision, recall, F1) sums its counts over the batches instead: exact as well.
     """
     fns = ({"loss": loss} if loss is not None else {}) | {metric_name(m): m for m in metrics}
 
     def sums(xb, yb):
         outputs, _ = model.apply(params, state, xb, train=False)
-        return {k: f(outputs, yb).astype(jnp.float32) * xb.shape[0] for k, f in fns.items()}
+        return {k: f.counts(outputs, yb) if counted(f) else
+                f(outputs, yb).astype(jnp.float32) * xb.shape[0] for k, f in fns.items()}
 
     n = x.shape[0]
     chunks, tail = divmod(n, batch)
@@ -95,10 +100,11 @@ def batched_means(model: Layer, loss: Loss | None, metrics: Sequence[Metric], ba
         xs = x[:chunks * batch].reshape(chunks, batch, *x.shape[1:])
         ys = y[:chunks * batch].reshape(chunks, batch, *y.shape[1:])
         per = jax.lax.map(lambda xy: sums(*xy), (xs, ys))
-        parts.append({k: jnp.sum(v) for k, v in per.items()})
+        parts.append({k: jnp.sum(v, axis=0) for k, v in per.items()})
     if tail:
         parts.append(sums(x[chunks * batch:], y[chunks * batch:]))
-    return {k: sum(p[k] for p in parts) / n for k in fns}
+    totals = {k: sum(p[k] for p in parts) for k in fns}
+    return {k: fns[k].from_counts(v) if counted(fns[k]) else v / n for k, v in totals.items()}
 
 
 __all__ = ["make_train_step", "batched_means", "all_finite", "Penalty"]

@@ -32,7 +32,7 @@ def main(out: str, seeds: list[str]) -> None:
     for seed in seeds:
         ts, history = fit(model, softmax_cross_entropy, optim.adam(1e-2), (x[:512], y[:512]),
                           val=(xt[:128], yt[:128]), epochs=2, batch_size=32,
-                          key=jax.random.key(int(seed)), progress=False)
+                          key=jax.random.key(int(seed)), verbose=0)
         for path, leaf in jax.tree_util.tree_flatten_with_path(ts)[0]:
             value = jax.random.key_data(leaf) if jax.dtypes.issubdtype(
                 leaf.dtype, jax.dtypes.prng_key) else leaf

@@ -52,7 +52,7 @@ def train(directory=None, *, init=None, callbacks=()):
     saves = [checkpoint.checkpoint_callback(directory, keep=KEEP)] if directory else []
     return fit(MODEL, softmax_cross_entropy, OPT, DATA, epochs=EPOCHS, batch_size=BATCH, key=KEY,
                init=init, callbacks=[*saves, *callbacks], metrics=(),
-               progress=False)
+               verbose=0)
 
 
 def like():

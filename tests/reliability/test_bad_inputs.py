@@ -25,12 +25,12 @@ from jaxdl import checkpoint, optim, schedules
 from jaxdl import initializers as inits
 from jaxdl import losses as L
 from jaxdl.activations import LeakyRelu, Maxout, PReLU, Relu, RReLU, Softmax
-from jaxdl.core import serial
+from jaxdl.core import Layer, serial
 from jaxdl.data import augment, batch_indices, preprocess, spirals, split
 from jaxdl.nn import (
     BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten, GroupNorm, MaxPool2D, Reshape)
 from jaxdl.sweep import grid_search, log_uniform, random_search, vmap_fit
-from jaxdl.train import fit
+from jaxdl.train import ReduceLROnPlateau, fit, init_state, predict
 
 KEY = jax.random.key(0)
 X = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)  # 32 tiny images
@@ -59,7 +59,7 @@ def _train_fn(candidates):
 
 def _fit(train=(X, Y), model=MLP, loss=_ce, **kw):
     return fit(model, loss, OPT, train, **{"epochs": 1, "batch_size": 8, "key": KEY,
-                                           "progress": False, **kw})
+                                           "verbose": 0, **kw})
 
 
 def _sweep(model=MLP, **kw):
@@ -85,6 +85,14 @@ def _save(**kw):
         return checkpoint.save(d, {"w": jnp.ones(3)}, **{"step": 0, **kw})
 
 
+def _resumable(opt=optim.momentum(0.1)):
+    """A TrainState of MLP after 2 epochs of 4 steps (32 examples, batches of 8)."""
+    ts = init_state(MLP, opt, (8, 8, 1), KEY)
+    return ts._replace(step=jnp.asarray(8, jnp.int32))
+
+
+_NO_STATE = Layer(lambda k, shape: ({}, {}, shape),
+                  lambda p, s, x, key=None, train=False: x, "no_state")
 _dense, _conv = Dense(3), Conv2D(2, 3)
 _P_DENSE = _dense.init(KEY, (4,))[0]
 _P_CONV = _conv.init(KEY, (6, 6, 1))[0]
@@ -208,13 +216,17 @@ CASES = [
     case("sgd_momentum_above_one", "optimizers", "momentum 1.5",
          lambda: optim.sgd(0.1, momentum=1.5), V, "sgd", "momentum", "1.5"),
     case("adam_b1_one", "optimizers", "adam b1 = 1",
-         lambda: optim.adam(1e-3, b1=1.0), V, "scale_by_adam", "b1", "1.0"),
+         lambda: optim.adam(1e-3, b1=1.0), V, "adam:", "b1", "1.0"),
     case("adam_negative_eps", "optimizers", "adam eps < 0",
-         lambda: optim.adam(1e-3, eps=-1e-8), V, "scale_by_adam", "eps", "-1e-08"),
+         lambda: optim.adam(1e-3, eps=-1e-8), V, "adam:", "eps", "-1e-08"),
     case("rmsprop_decay_above_one", "optimizers", "rmsprop decay 1.5",
-         lambda: optim.rmsprop(1e-3, decay=1.5), V, "scale_by_rms", "decay", "1.5"),
+         lambda: optim.rmsprop(1e-3, decay=1.5), V, "rmsprop:", "decay", "1.5"),
     case("rprop_eta_plus_below_one", "optimizers", "rprop eta_plus 0.9",
-         lambda: optim.rprop(0.1, eta_plus=0.9), V, "scale_by_rprop", "eta_plus", "0.9"),
+         lambda: optim.rprop(0.1, eta_plus=0.9), V, "rprop:", "eta_plus", "0.9"),
+    case("sgd_negative_momentum", "optimizers", "sgd momentum -0.5",
+         lambda: optim.sgd(0.1, momentum=-0.5), V, "sgd:", "momentum", "-0.5"),
+    case("momentum_beta_one", "optimizers", "momentum beta 1.0",
+         lambda: optim.momentum(0.1, beta=1.0), V, "momentum:", "beta", "1.0"),
     case("clip_by_global_norm_negative", "optimizers", "max_norm -1",
          lambda: optim.clip_by_global_norm(-1.0), V, "clip_by_global_norm", "max_norm", "-1.0"),
     case("chain_uncalled_constructor", "optimizers", "chain(adam) (not adam(lr))",
@@ -310,6 +322,27 @@ CASES = [
          lambda: _fit(val=(X, Y - 1)), V, "fit", "val labels y", "min -1"),
     case("fit_zero_patience", "fit", "patience 0",
          lambda: _fit(patience=0, monitor="train_loss"), V, "fit", "patience", "got 0"),
+    case("fit_verbose_three", "fit", "verbose 3",
+         lambda: _fit(verbose=3), V, "fit", "verbose", "got 3"),
+    case("fit_resume_other_optimizer", "fit", "a momentum state resumed with sgd",
+         lambda: _fit(init=_resumable(), epochs=3), V,
+         "fit", "init", "sgd(learning_rate=0.1)", "TraceState"),
+    case("fit_resume_past_epochs", "fit", "a state after 2 epochs resumed with epochs=2",
+         lambda: _fit(init=_resumable(optim.sgd(0.1)), epochs=2), V,
+         "fit", "init", "after 2 epochs", "epochs=2"),
+    case("fit_layer_apply_without_state", "fit", "a custom layer whose apply returns y only",
+         lambda: _fit(model=serial(Flatten(), _NO_STATE, Dense(10))), T,
+         "fit", "layer 1_no_state", "(y, new_state)", "one array of shape (1, 64)"),
+    case("fit_several_inputs", "fit", "a tuple (x1, x2) as x",
+         lambda: _fit(train=((X, X), Y)), T, "fit", "train x", "a tuple of 2"),
+    case("fit_reduce_lr_without_injected_rate", "fit", "ReduceLROnPlateau with plain sgd",
+         lambda: _fit(callbacks=[ReduceLROnPlateau("train_loss")]), V,
+         "ReduceLROnPlateau", "hyperparams['learning_rate']", "inject_hyperparams"),
+    case("reduce_lr_factor_one", "fit", "ReduceLROnPlateau factor 1.0",
+         lambda: ReduceLROnPlateau(factor=1.0), V, "ReduceLROnPlateau", "factor", "1.0"),
+    case("predict_without_batch_axis", "fit", "one example without its batch axis",
+         lambda: predict(MLP, _resumable(optim.sgd(0.1)), X[0]), V,
+         "predict", "x of shape (8, 8, 1)", "no batch axis", "x[None]"),
     # --- checkpoint -------------------------------------------------------------------------
     case("restore_other_structure", "checkpoint", "a checkpoint of another structure",
          lambda: _restore({"params": {"w": jnp.ones(3), "b": jnp.zeros(3)}}), V,

@@ -78,7 +78,7 @@ def _loop(loss, optimizer, x, y, steps, init=ZERO):
 
 def _fit(loss, y, **kwargs):
     return fit(LINE, loss, SGD, (X, y), epochs=EPOCHS, batch_size=BATCH, key=KEY, init=ZERO,
-               metrics=(), progress=False, **kwargs)
+               metrics=(), verbose=0, **kwargs)
 
 
 def test_a_loss_turning_nan_at_a_known_step_stops_fit_there_with_the_last_finite_state():
@@ -133,7 +133,7 @@ def test_skip_nonfinite_skips_and_counts_exactly_the_poisoned_batches():
     epochs, adam = 3, optim.adam(0.1)
     poisoned = 3 * epochs
     ts, history = fit(LINE, mse, adam, (x, y), epochs=epochs, batch_size=1, key=KEY, metrics=(),
-                      progress=False, skip_nonfinite=True)
+                      verbose=0, skip_nonfinite=True)
     assert history.nonfinite_skipped == poisoned == int(ts.opt_state.total_notfinite)
     assert int(ts.step) == 16 * epochs
     assert np.all(np.isfinite(history.train_loss))

@@ -141,7 +141,7 @@ def test_fit_trains_a_model_whose_params_and_data_share_a_non_float32_dtype(dtyp
         x, t = _data()
         ts, history = fit(NET, squared_error, optim.sgd(0.5), (cast(x), cast(t)), epochs=1,
                           batch_size=1, key=jax.random.key(0), init=(cast(_params()), _state()),
-                          metrics=(), progress=False)
+                          metrics=(), verbose=0)
         assert all(a.dtype == jnp.dtype(dtype) for a in jax.tree.leaves(ts.params))
         assert history.train_loss.shape == (1,)
 
@@ -165,7 +165,7 @@ def test_bfloat16_digits_mlp_reaches_90_percent_test_accuracy(name):
     # fit raises NonFiniteError on any non-finite step; then score the untouched test split
     ts, history = fit(MLP, softmax_cross_entropy, opt, (jnp.asarray(x, jnp.bfloat16), y),
                       epochs=5, batch_size=32, key=jax.random.key(1),
-                      init=(_bf16(params), state), metrics=(), progress=False)
+                      init=(_bf16(params), state), metrics=(), verbose=0)
     assert history.train_loss.shape == (5,)
     assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(ts.params))
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(ts.params))
