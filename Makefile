@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # the benchmarks are the package experiments/bench/
 EXPERIMENTS := $(filter-out _% report claims,$(basename $(notdir $(wildcard experiments/*.py))))
 
-.PHONY: help test test-fast experiments report-snapshot docs bench lint clean $(EXPERIMENTS)
+.PHONY: help test test-fast experiments report-snapshot docs bench multiprocess lint clean $(EXPERIMENTS)
 
 help:
 	@echo "make test          create .venv if missing, install .[test], run the test suite"
@@ -15,6 +15,7 @@ help:
 	@echo "make docs          build the documentation site into site/ (mkdocs build --strict)"
 	@echo "make report-snapshot  full experiments, then their report as docs/report/ (committed)"
 	@echo "make bench         benchmarks against JAX+optax, Flax, Equinox, Haiku (installs .[bench])"
+	@echo "make multiprocess  fit over 2 jax.distributed processes x 2 CPU devices on localhost"
 	@echo "QUICK=1 make ...   a smoke test of any experiment or the benchmarks (numbers mean nothing)"
 
 $(VENV)/.base: pyproject.toml
@@ -57,6 +58,9 @@ docs: $(VENV)/.docs
 
 bench: $(VENV)/.bench
 	$(PY) -m experiments.bench
+
+multiprocess: $(VENV)/.base
+	$(PY) examples/multiprocess.py
 
 clean:
 	rm -rf results site .pytest_cache

@@ -29,6 +29,12 @@ def main(quick: bool) -> Experiment:
     return ex.finish()
 
 
+def one_program(ex: Experiment, f):
+    """`f` as it is in the full run; jitted in quick mode, where it then compiles once instead of
+    once per eager op (quick numbers may differ in the last bits: they mean nothing)."""
+    return jax.jit(f) if ex.quick else f
+
+
 def derivatives(ex: Experiment) -> None:
     """Every activation and its derivative: closed form (*_grad) vs jax.grad."""
     xs = jnp.linspace(-10.0, 10.0, 2001)  # step 0.01: contains -10, 0 and 10 exactly (to rounding)
@@ -57,11 +63,12 @@ def derivatives(ex: Experiment) -> None:
         ax.set_ylim(-1.6, 3.0)
         plot.label(ax, name, "x", "value", legend=True)
     z3 = jnp.array([3.0, 1.0, -3.0])
-    p3 = softmax(z3)
-    jac = jax.jacobian(softmax)(z3)
+    p3, jac, p3_in_01, p3_sum = one_program(ex, lambda z: (
+        lambda p: (p, jax.jacobian(softmax)(z), jnp.all((p > 0) & (p < 1)), p.sum()))(
+        softmax(z)))(z3)
     ax = axes[2, 2]
-    ax.bar(np.arange(3) - 0.2, z3, 0.4, label="input z")
-    ax.bar(np.arange(3) + 0.2, p3, 0.4, label="softmax(z)")
+    ax.bar(np.arange(3) - 0.2, np.asarray(z3), 0.4, label="input z")
+    ax.bar(np.arange(3) + 0.2, np.asarray(p3), 0.4, label="softmax(z)")
     for i, v in enumerate(np.asarray(p3)):
         ax.text(i + 0.2, v + 0.1, f"{v:.3f}", ha="center", fontsize=8)
     ax.set_xticks(range(3))
@@ -75,19 +82,24 @@ def derivatives(ex: Experiment) -> None:
     printed_tanh = -curves["tanh"][0] ** 2
     tanh_err = float(np.max(np.abs(printed_tanh - g["tanh"])))
     relu_pts = jnp.array([-1.0, -1e-3, 0.0, 1e-3, 1.0])
-    relu_auto = np.asarray(jax.vmap(jax.grad(relu))(relu_pts))
+    at = jax.device_get(one_program(ex, lambda pts: {  # the closed forms at single points
+        "sigmoid 0": sigmoid_grad(0.0), "sigmoid 10": sigmoid_grad(10.0),
+        "tanh 0": tanh_grad(0.0), "tanh 10": tanh_grad(10.0),
+        "ReLU": [relu_grad(v) for v in pts], "ReLU jax.grad": jax.vmap(jax.grad(relu))(pts)})(
+        relu_pts))
+    relu_auto = np.asarray(at["ReLU jax.grad"])
     rows = [
-        ["sigmoid'", "0", float(sigmoid_grad(0.0)), g["sigmoid"][i0], "0.25 (max)"],
+        ["sigmoid'", "0", float(at["sigmoid 0"]), g["sigmoid"][i0], "0.25 (max)"],
         ["sigmoid'", "argmax on [-10, 10]", xs_np[np.argmax(g["sigmoid"])], "", "0"],
-        ["sigmoid'", "+-10", float(sigmoid_grad(10.0)), g["sigmoid"][im10], "~0"],
-        ["tanh'", "0", float(tanh_grad(0.0)), g["tanh"][i0], "1 (max)"],
+        ["sigmoid'", "+-10", float(at["sigmoid 10"]), g["sigmoid"][im10], "~0"],
+        ["tanh'", "0", float(at["tanh 0"]), g["tanh"][i0], "1 (max)"],
         ["tanh'", "argmax on [-10, 10]", xs_np[np.argmax(g["tanh"])], "", "0"],
-        ["tanh'", "+-10", float(tanh_grad(10.0)), g["tanh"][i10], "~0"],
+        ["tanh'", "+-10", float(at["tanh 10"]), g["tanh"][i10], "~0"],
         ["printed -(tanh)^2", "0", printed_tanh[i0], g["tanh"][i0], "should be 1"],
         ["printed -(tanh)^2", "max over [-10, 10]", printed_tanh.max(), g["tanh"].max(),
          "never > 0"],
-    ] + [["ReLU'", fmt_x, float(relu_grad(v)), a, "step: 0 below, 1 above, 0 or 1 at 0"]
-         for fmt_x, v, a in zip(["-1", "-0.001", "0", "0.001", "1"], relu_pts, relu_auto)]
+    ] + [["ReLU'", fmt_x, float(v), a, "step: 0 below, 1 above, 0 or 1 at 0"]
+         for fmt_x, v, a in zip(["-1", "-0.001", "0", "0.001", "1"], at["ReLU"], relu_auto)]
     ex.table("Derivative table (000 section 3.4.3): closed form vs jax.grad",
              ["derivative", "x", "closed form", "jax.grad", "the text says"], rows,
              note=f"The printed tanh' = -(tanh x)^2 differs from jax.grad by exactly 1 everywhere "
@@ -95,9 +107,9 @@ def derivatives(ex: Experiment) -> None:
     grad_agree = max(float(np.max(np.abs(c[1] - g[n])))
                      for n, c in curves.items() if c[1] is not None and n != "ReLU")
     ex.metrics["derivatives"] = {
-        "sigmoid_grad_at_0": float(sigmoid_grad(0.0)), "sigmoid_grad_max": g["sigmoid"].max(),
-        "sigmoid_grad_at_10": float(sigmoid_grad(10.0)), "tanh_grad_at_0": float(tanh_grad(0.0)),
-        "tanh_grad_max": g["tanh"].max(), "tanh_grad_at_10": float(tanh_grad(10.0)),
+        "sigmoid_grad_at_0": float(at["sigmoid 0"]), "sigmoid_grad_max": g["sigmoid"].max(),
+        "sigmoid_grad_at_10": float(at["sigmoid 10"]), "tanh_grad_at_0": float(at["tanh 0"]),
+        "tanh_grad_max": g["tanh"].max(), "tanh_grad_at_10": float(at["tanh 10"]),
         "printed_tanh_grad_at_0": printed_tanh[i0], "printed_tanh_max_abs_error": tanh_err,
         "relu_grad_points": relu_pts, "relu_grad_jax": relu_auto,
         "closed_form_vs_jax_grad_max_diff": grad_agree, "softmax_3_1_m3": p3,
@@ -117,9 +129,11 @@ def derivatives(ex: Experiment) -> None:
                "everywhere")
     with jax.enable_x64(True):  # float64: sigmoid(15) and tanh(15) are still below 1
         v = jnp.linspace(-15.0, 15.0, 3001, dtype=jnp.float64)
-        r = {n: (float(f(v).min()), float(f(v).max())) for n, f in (
-            ("sigmoid", sigmoid), ("tanh", tanh), ("ReLU", relu),
-            ("leaky ReLU", lambda u: leaky_relu(u, 0.01)), ("softplus", softplus))}
+        fns = (("sigmoid", sigmoid), ("tanh", tanh), ("ReLU", relu),
+               ("leaky ReLU", lambda u: leaky_relu(u, 0.01)), ("softplus", softplus))
+        lo_hi = jax.device_get(one_program(ex, lambda v: {n: (f(v).min(), f(v).max())
+                                                          for n, f in fns})(v))
+        r = {n: (float(lo_hi[n][0]), float(lo_hi[n][1])) for n, _ in fns}
     ranges_ok = (0 < r["sigmoid"][0] and r["sigmoid"][1] < 1 and -1 < r["tanh"][0]
                  and r["tanh"][1] < 1 and r["ReLU"][0] == 0 and r["ReLU"][1] == 15
                  and r["leaky ReLU"][0] == -0.15 and r["leaky ReLU"][1] == 15
@@ -132,7 +146,7 @@ def derivatives(ex: Experiment) -> None:
                list(relu_auto[[0, 1, 3, 4]]) == [0, 0, 1, 1],
                f"jax.grad at -1, -0.001, 0, 0.001, 1: {relu_auto.tolist()}")
     ex.verdict("softmax maps [3, 1, -3] to probabilities (in (0, 1), sum 1, order kept)",
-               bool(jnp.all((p3 > 0) & (p3 < 1))) and abs(float(p3.sum()) - 1) < 1e-6
+               bool(p3_in_01) and abs(float(p3_sum) - 1) < 1e-6
                and list(np.argsort(-np.asarray(p3))) == [0, 1, 2],
                f"softmax = [{', '.join(f'{v:.4f}' for v in np.asarray(p3))}]")
 
@@ -141,21 +155,24 @@ def training(ex: Experiment) -> None:
     """The same MLP on two curves with each activation: epochs and seconds to 100%."""
     N, H, SEEDS, LR, BATCH = ex.pick((200, 8, 5, 0.5, 20), (100, 8, 3, 0.5, 20))
     EPOCHS = ex.pick(300, 3)
+    DEPTH = ex.pick(2, 1)  # H-unit layers below the bottleneck
     NOISE = 0.1
-    ex.setting(two_curves_n=N, noise=NOISE, hidden=f"2-{H}-{H}-2(bottleneck)-2", seeds=SEEDS,
+    ex.setting(two_curves_n=N, noise=NOISE,
+               hidden="-".join(["2", *[str(H)] * DEPTH, "2(bottleneck)", "2"]), seeds=SEEDS,
                optimizer=f"SGD lr={LR}", batch=BATCH, epochs=EPOCHS,
                leaky_slope=0.01, maxout_pieces=2, prelu_init=0.25)
-    (x, y), _ = two_curves(N, NOISE, jax.random.key(0))
+    (x, y), _ = one_program(ex, lambda k: two_curves(N, NOISE, k))(jax.random.key(0))
     ACTS = {"sigmoid": Sigmoid, "tanh": Tanh, "ReLU": Relu, "leaky ReLU": lambda: LeakyRelu(0.01),
             "ELU": Elu, "PReLU": PReLU}
 
 
     def body(act):
-        """Input -> H -> H -> 2-unit bottleneck; the linear output layer sits on top."""
+        """Input -> H -> H (DEPTH layers of H) -> 2-unit bottleneck; the linear output layer sits
+        on top."""
         if act == "Maxout":
-            return serial(Maxout(H, 2), Maxout(H, 2), Maxout(2, 2))
+            return serial(*[Maxout(H, 2) for _ in range(DEPTH)], Maxout(2, 2))
         a = ACTS[act]
-        return serial(Dense(H), a(), Dense(H), a(), Dense(2), a())
+        return serial(*[layer for _ in range(DEPTH) for layer in (Dense(H), a())], Dense(2), a())
 
 
     runs = {}
@@ -177,8 +194,9 @@ def training(ex: Experiment) -> None:
     def dead_units(act, ts):
         """Bottleneck units that output exactly 0 on every training example, per seed."""
         b = body(act)
-        h = jax.vmap(lambda p, s: b.apply(p["0_serial"], s["0_serial"], x)[0])(ts.params, ts.state)
-        return np.asarray(jnp.sum(jnp.all(h == 0, axis=1), axis=-1))
+        h = one_program(ex, jax.vmap(lambda p, s: b.apply(p["0_serial"], s["0_serial"], x)[0]))(
+            ts.params, ts.state)
+        return np.sum(np.all(np.asarray(h) == 0, axis=1), axis=-1)
 
 
     rows, summary = [], {}
@@ -255,20 +273,22 @@ def training(ex: Experiment) -> None:
               for v in np.linspace(lo[0], hi[0], 13)]
              + [np.stack([np.linspace(lo[0], hi[0], 200), np.full(200, v)], 1)
                 for v in np.linspace(lo[1], hi[1], 9)])  # a grid of lines over the input plane
-    fig, axes = plot.figure(4, 2, width=3.6, height=3.2)
-    fig2, axes2 = plot.figure(4, 2, width=3.6, height=3.2)
-    drawn = list(runs.items())[:ex.pick(len(runs), 1)]  # quick: one panel is enough
+    # quick: one activation drawn (fewer panels to lay out)
+    fig, axes = plot.figure(*ex.pick((4, 2), (2, 1)), width=3.6, height=3.2)
+    fig2, axes2 = plot.figure(*ex.pick((4, 2), (1, 1)), width=3.6, height=3.2)
+    drawn = list(runs.items())[:ex.pick(len(runs), 1)]
     for j, (act, r) in enumerate(drawn):
         i = int(np.argmax(r["first"] > 0)) if (r["first"] > 0).any() else 0  # first at 100%
-        p, st = jax.tree.map(lambda a: a[i], (r["ts"].params, r["ts"].state))
+        p, st = jax.tree.map(lambda a: np.asarray(a)[i], (r["ts"].params, r["ts"].state))
         net, bottleneck = r["model"], body(act)
-        plot.decision_boundary(axes.ravel()[j],
-                               lambda gr: jnp.argmax(net.apply(p, st, jnp.asarray(gr))[0], -1),
+        plot.decision_boundary(axes.ravel()[j], one_program(
+            ex, lambda gr: jnp.argmax(net.apply(p, st, jnp.asarray(gr))[0], -1)),
                                xn, yn, title=f"{act} (seed {i})")
+        hidden = one_program(ex, lambda pts: bottleneck.apply(p["0_serial"], st["0_serial"],
+                                                              jnp.asarray(pts, jnp.float32))[0])
 
         def hid(pts):
-            return np.asarray(bottleneck.apply(p["0_serial"], st["0_serial"],
-                                               jnp.asarray(pts, jnp.float32))[0])
+            return np.asarray(hidden(pts))
 
         ax = axes2.ravel()[j]
         for hl in np.split(hid(np.concatenate(lines)), len(lines)):  # one call for all grid lines
@@ -310,12 +330,16 @@ def digits_training(ex: Experiment) -> None:
     units, sparsity and the largest stable rate; then RReLU vs its mean-slope leaky ReLU on a
     small training set (the regularizer claim)."""
     SEEDS, EPOCHS, GRID_EPOCHS, H = ex.pick(5, 2), ex.pick(45, 2), ex.pick(5, 2), ex.pick(64, 8)
-    LRS = ex.pick([0.03, 0.1, 0.3, 1.0, 3.0], [0.1, 3.0])
-    BASE, HIGH, BATCH, AT = 0.1, ex.pick(1.0, 3.0), 32, ex.pick(10, 1)
+    DEPTH = ex.pick(3, 1)  # hidden layers
+    mlp = "-".join(["64", *[str(H)] * DEPTH, "10"])
+    LRS = ex.pick([0.03, 0.1, 0.3, 1.0, 3.0], [0.1, 0.3])  # quick: no member diverges (no re-run)
+    BASE, HIGH, BATCH, AT = 0.1, ex.pick(1.0, 0.3), 32, ex.pick(10, 1)
     N_SMALL, EPOCHS_SMALL = ex.pick(150, 40), ex.pick(200, 2)
     (x_img, y), (xt_img, yt) = data.digits()
+    take = ex.pick(None, 256)  # None: all; quick: a smaller training set, a cheaper program
+    x_img, y = x_img[:take], y[:take]
     x, xt = x_img.reshape(len(y), -1), xt_img.reshape(len(yt), -1)
-    ex.setting(digits_mlp=f"64-{H}-{H}-{H}-10", digits_seeds=SEEDS,
+    ex.setting(digits_mlp=mlp, digits_seeds=SEEDS,
                digits_base=f"SGD lr {BASE}, {EPOCHS} epochs", digits_batch=BATCH,
                digits_lr_grid=f"{LRS}, {GRID_EPOCHS} epochs (stability; dead units at {HIGH})",
                rrelu_small_train=N_SMALL, rrelu_epochs=EPOCHS_SMALL)
@@ -325,9 +349,9 @@ def digits_training(ex: Experiment) -> None:
 
     def body(act):
         if act == "Maxout":
-            return serial(Maxout(H, 2), Maxout(H, 2), Maxout(H, 2))
+            return serial(*[Maxout(H, 2) for _ in range(DEPTH)])
         a = acts[act]
-        return serial(Dense(H), a(), Dense(H), a(), Dense(H), a())
+        return serial(*[layer for _ in range(DEPTH) for layer in (Dense(H), a())])
 
     def make_opt(learning_rate):
         return optim.sgd(learning_rate)
@@ -345,8 +369,9 @@ def digits_training(ex: Experiment) -> None:
         shape = (len(lrs), SEEDS)
         loss = np.asarray(hist.val_loss).reshape(*shape, epochs)  # eval mode, whole training set
         acc = np.asarray(hist.val_accuracy).reshape(*shape, epochs)
-        h, logits = jax.vmap(lambda p, s: (b.apply(p["0_serial"], s["0_serial"], x)[0],
-                                           model.apply(p, s, xt)[0]))(ts.params, ts.state)
+        h, logits = one_program(ex, jax.vmap(lambda p, s: (
+            b.apply(p["0_serial"], s["0_serial"], x)[0], model.apply(p, s, xt)[0])))(
+            ts.params, ts.state)
         h = np.asarray(h).reshape(*shape, *h.shape[1:])  # the last hidden layer, training set
         with np.errstate(invalid="ignore", over="ignore"):  # a diverged member: NaN, not dead
             spread = np.nan_to_num(h.std(axis=2), nan=np.inf)
@@ -375,7 +400,7 @@ def digits_training(ex: Experiment) -> None:
                      f"{r['zeros'][i0].mean():.3f}",
                      " ".join(str(v) for v in grid[act]["dead"][ih]),
                      max(stable_lrs) if stable_lrs else "none"])
-    ex.table(f"Digits MLP 64-{H}-{H}-{H}-10, SGD, {SEEDS} seeds (mean ± SE): loss after "
+    ex.table(f"Digits MLP {mlp}, SGD, {SEEDS} seeds (mean ± SE): loss after "
              f"{AT} epochs and epochs to 100% at lr {BASE}; dead units at lr {HIGH}",
              ["activation", f"training loss after {AT} epochs", "epochs to 100% train acc per "
               f"seed ({EPOCHS + 1}: never)", "test acc", "share of last-hidden outputs exactly 0",
@@ -437,15 +462,16 @@ def digits_training(ex: Experiment) -> None:
 
     # RReLU as a regularizer: a small training set, RReLU vs leaky ReLU at its eval slope
     sub = np.concatenate([np.where(np.asarray(y) == c)[0][:N_SMALL // 10] for c in range(10)])
-    xs, ys = x[sub], y[sub]
+    xs, ys = np.asarray(x)[sub], np.asarray(y)[sub]  # NumPy: no eager gather to compile
     gaps = {}
     for name, a in (("RReLU", RReLU), ("leaky", lambda: LeakyRelu(mean_slope))):
-        model = serial(Dense(H), a(), Dense(H), a(), Dense(10))
+        model = serial(*[layer for _ in range(ex.pick(2, 1)) for layer in (Dense(H), a())],
+                       Dense(10))
         tsr, _ = vmap_fit(model, softmax_cross_entropy, lambda: optim.sgd(BASE), (xs, ys),
                           keys=jax.random.split(jax.random.key(8), SEEDS), epochs=EPOCHS_SMALL,
                           batch_size=BATCH)
-        accs = [np.asarray(jax.vmap(lambda p, s, xx=xx, yy=yy, m=model: jnp.mean(
-            jnp.argmax(m.apply(p, s, xx)[0], -1) == yy))(tsr.params, tsr.state))
+        accs = [np.asarray(one_program(ex, jax.vmap(lambda p, s, xx=xx, yy=yy, m=model: jnp.mean(
+            jnp.argmax(m.apply(p, s, xx)[0], -1) == yy)))(tsr.params, tsr.state))
             for xx, yy in ((xs, ys), (xt, yt))]
         gaps[name] = (accs[0] - accs[1], accs[1])
     (ga, ta), (gb, tb) = gaps.values()

@@ -39,13 +39,32 @@ def mlp(widths, act=Relu, bn=False, wn=False, rate=None, momentum=0.99, listed=F
     return layers if listed else serial(*layers)
 
 
-def init(model, keys):
-    """(params, state) per key, stacked (eager: no random-init program to compile)."""
-    return jax.tree.map(lambda *a: jnp.stack(a), *[model.init(k, (64,))[:2] for k in keys])
+def arch(widths):
+    """'64-128-128-10': the MLP's layer sizes."""
+    return "-".join(str(w) for w in (64, *widths, 10))
+
+
+def fast(ex, f):
+    """`f` jitted in quick mode, where one compile replaces the one per eager op (about 35 ms
+    each); the full run keeps the eager computation its numbers come from."""
+    return jax.jit(f) if ex.quick else f
+
+
+def init(c, model, copies=1):
+    """(params, state) per key of c.keys, stacked, the S keys `copies` times over (eager: no
+    random-init program to compile). Each model's inits are computed once (c.inits) and
+    stacked in NumPy: the same float32 arrays, without a stacking (or jnp.asarray) program per
+    leaf shape."""
+    if model not in c.inits:
+        c.inits[model] = [model.init(k, (64,))[:2] for k in c.keys]
+    return jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *(c.inits[model] * copies))
 
 
 def part(ts, lo, hi):
-    return jax.tree.map(lambda v: v[lo:hi], ts)  # members lo..hi-1 of stacked states
+    """Members lo..hi-1 of stacked TrainStates: their params and state, what is read of them
+    (sliced in NumPy: copies of the same float32 values, with no program per leaf shape)."""
+    return TrainState(None, *jax.tree.map(lambda v: np.asarray(v)[lo:hi], (ts.params, ts.state)),
+                      None, None)
 
 
 def train(build, start, x, y, idx, hp, probe=None):
@@ -63,7 +82,7 @@ def train(build, start, x, y, idx, hp, probe=None):
     ax = 0 if x.ndim == 3 else None
     keys = jax.random.split(jax.random.key(7), len(idx))
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, ax, ax)))(
-        *start, keys, jnp.asarray(idx), hp, x, y)
+        *start, keys, idx, hp, x, y)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -118,13 +137,19 @@ def main(quick: bool) -> Experiment:
                     "inference statistics), 3.6.12 (WN vs BN noise), 3.6.13 (shuffle), 3.14 "
                     "(internal covariate shift)", quick=quick)
     (xi, y), (xti, yt) = data.digits()
-    x, xt = xi.reshape(len(y), -1), xti.reshape(len(yt), -1)  # pixels in [0, 1]: all >= 0
-    mu, sd = x.mean(0, keepdims=True), x.std(0, keepdims=True)
-    sd = jnp.where(sd > 0, sd, 1.0)
-    z, zt = (x - mu) / sd, (xt - mu) / sd  # z-scored with the train statistics
     n = ex.pick(len(y), 400)
-    c = SimpleNamespace(ex=ex, S=ex.pick(6, 2), x=x[:n], y=y[:n], z=z[:n], zt=zt, yt=yt, mu=mu)
-    c.keys = jax.random.split(jax.random.key(0), c.S)
+
+    def standardize(xi, xti, y):
+        x, xt = xi.reshape(len(y), -1), xti.reshape(len(yt), -1)  # pixels in [0, 1]: all >= 0
+        mu, sd = x.mean(0, keepdims=True), x.std(0, keepdims=True)
+        sd = jnp.where(sd > 0, sd, 1.0)
+        z, zt = (x - mu) / sd, (xt - mu) / sd  # z-scored with the train statistics
+        return x[:n], y[:n], z[:n], zt, mu
+    x, y, z, zt, mu = fast(ex, standardize)(xi, xti, y)
+    # quick: one hidden layer (of 64 units in claims 3, 6 and 7) where the full run has two
+    c = SimpleNamespace(ex=ex, S=ex.pick(6, 2), x=x, y=y, z=z, zt=zt, yt=yt, mu=mu,
+                        hidden=lambda w: [w] * ex.pick(2, 1), H=ex.pick(128, 64))
+    c.keys, c.inits = jax.random.split(jax.random.key(0), c.S), {}
     ex.setting(seeds=c.S, data=f"sklearn digits flattened to 64, train {n}, test {len(yt)}",
                rule="A beats B when mean(A) - mean(B) > 2 * hypot(SE(A), SE(B)), SE over seeds")
     fig, ax = plot.figure(4, 2, width=4.1, height=3.3)
@@ -144,7 +169,7 @@ def covariate_shift(c, ax_shift, ax_sat):
     """Claims 1-2: a deep tanh MLP, SGD; after every step, the per-unit mean and std of every
     tanh's input over a fixed probe batch (BN net: BN's output in train mode, what tanh sees)."""
     ex, S, z, y = c.ex, c.S, c.z, c.y
-    DEPTH, W, LR, B = ex.pick(8, 3), 64, 0.5, 32
+    DEPTH, W, LR, B = ex.pick(8, 2), 64, 0.5, 32
     EPOCHS, EARLY, SAT = ex.pick(6, 1), ex.pick(3, 1), 2.7  # tanh'(2.7) = 0.018 = sigmoid'(4)
     steps = len(y) // B
     idx = orders(np.random.default_rng(1), len(y), B, EPOCHS * steps, S)
@@ -161,7 +186,7 @@ def covariate_shift(c, ax_shift, ax_sat):
             zs = jnp.stack(zs)  # (DEPTH, probe, W): every tanh's input
             return zs.mean(1), zs.std(1), jnp.mean(jnp.abs(zs) > SAT, axis=(1, 2))
         model = serial(*layers)
-        ts, (_, (m, s, sat)) = train(lambda: (model, optim.sgd(LR), None), init(model, c.keys),
+        ts, (_, (m, s, sat)) = train(lambda: (model, optim.sgd(LR), None), init(c, model),
                                      z, y, idx, {}, probe)
         m, s, sat = np.asarray(m), np.asarray(s), np.asarray(sat)  # (S, T, DEPTH[, W])
         scale = np.sqrt(m ** 2 + s ** 2).mean(-1)  # (S, T, DEPTH): RMS of the layer's input
@@ -209,21 +234,22 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
     ex, S, z, y = c.ex, c.S, c.z, c.y
     B, EPOCHS, LR = 64, ex.pick(10, 1), 0.05
     steps, n4 = EPOCHS * (len(y) // B), len(c.yt) // 4 * 4
-    x4, y4 = c.zt[:n4], c.yt[:n4]  # the test set in whole batches of 4 (claim 6)
+    # the test set in whole batches of 4 (claim 6); sliced in NumPy, a copy of the same values
+    x4, y4 = np.asarray(c.zt)[:n4], np.asarray(c.yt)[:n4]
     rng = np.random.default_rng(2)
     idx = np.concatenate([orders(rng, len(y), B, steps, S),
                           orders(rng, len(y), B, steps, S, sort=np.argsort(y, kind="stable"))])
     acc = {}
     for name in ("BN", "no BN"):
-        model = mlp([128, 128], bn=name == "BN")
+        model = mlp(c.hidden(c.H), bn=name == "BN")
         ts, _ = train(lambda: (model, optim.sgd(LR, 0.9), None),
-                      init(model, jnp.concatenate([c.keys, c.keys])), z, y, idx, {})
+                      init(c, model, 2), z, y, idx, {})
         a = score(model, ts, x4, y4)[0]
         acc[name] = {"shuffled": a[:S], "class-sorted": a[S:]}
         c.bn_run = (model, part(ts, 0, S)) if name == "BN" else c.bn_run
     ex.metrics["shuffling"] = acc
-    ex.setting(shuffle_net=f"64-128-128-10 ReLU MLP, with / without BN (momentum 0.99), SGD "
-               f"momentum 0.9 lr {LR}, batch {B}, {EPOCHS} epochs; class-sorted: sorted by label, "
+    ex.setting(shuffle_net=f"{arch(c.hidden(c.H))} ReLU MLP, with / without BN (momentum 0.99), "
+               f"SGD momentum 0.9 lr {LR}, batch {B}, {EPOCHS} epochs; class-sorted: sorted by label, "
                "the same batches (1-2 classes each) in the same order every epoch")
     ex.table("3: shuffled vs class-sorted batches (test accuracy, mean +- SE)",
              ["net", "shuffled", "class-sorted"],
@@ -242,9 +268,9 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
     # claim 6, the text: mean of the per-batch means, m/(m-1) x mean of the per-batch variances
     # (BatchNorm(momentum 0) in train mode returns exactly one batch's mean and unbiased var)
     model, ts = c.bn_run
-    stats = mlp([128, 128], bn=True, momentum=0.0)
+    stats = mlp(c.hidden(c.H), bn=True, momentum=0.0)
     per = len(y) // B
-    xb = z[np.random.default_rng(3).permutation(len(y))[:per * B]].reshape(per, B, -1)
+    xb = np.asarray(z)[np.random.default_rng(3).permutation(len(y))[:per * B]].reshape(per, B, -1)
     text_state = jax.jit(jax.vmap(lambda p, s: jax.tree.map(lambda a: a.mean(0), jax.vmap(
         lambda b: stats.apply(p, s, b, train=True)[1])(xb))))(ts.params, ts.state)
     small = jax.jit(jax.vmap(lambda p, s: jnp.mean(jnp.argmax(jax.vmap(
@@ -271,26 +297,26 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
 def overfitting(c, ax):
     """Claims 4-5: 150 training examples, a wide MLP: plain, dropout 0.5 + L2, BN alone."""
     ex, S = c.ex, c.S
-    W, B, EPOCHS, LAM = ex.pick(256, 32), 30, ex.pick(40, 2), 0.3
+    W, B, EPOCHS, LAM = ex.pick(256, 64), 30, ex.pick(40, 2), 0.3  # quick: the other nets' shapes
     sel = np.concatenate([np.flatnonzero(np.asarray(c.y) == k)[:15] for k in range(10)])
-    xs, ys, n = c.z[sel], c.y[sel], len(sel)
+    xs, ys, n = np.asarray(c.z)[sel], np.asarray(c.y)[sel], len(sel)  # NumPy: exact copies
     idx = orders(np.random.default_rng(4), n, B, EPOCHS * (n // B), 2 * S)
-    drop, bn = mlp([W, W], rate=0.5), mlp([W, W], bn=True)
+    drop, bn = mlp(c.hidden(W), rate=0.5), mlp(c.hidden(W), bn=True)
 
     def build(rate, lam):
-        return mlp([W, W], rate=rate), optim.adam(1e-3), lambda p: l2_penalty(p, lam, n)
+        return mlp(c.hidden(W), rate=rate), optim.adam(1e-3), lambda p: l2_penalty(p, lam, n)
     hp = {"rate": np.repeat([0.0, 0.5], S).astype(np.float32),
           "lam": np.repeat([0.0, LAM], S).astype(np.float32)}
-    ts, _ = train(build, init(drop, jnp.concatenate([c.keys, c.keys])), xs, ys, idx, hp)
-    ts_bn, _ = train(lambda: (bn, optim.adam(1e-3), None), init(bn, c.keys), xs, ys, idx[:S], {})
-    res = {}
+    ts, _ = train(build, init(c, drop, 2), xs, ys, idx, hp)
+    ts_bn, _ = train(lambda: (bn, optim.adam(1e-3), None), init(c, bn), xs, ys, idx[:S], {})
+    res, x_all, y_all = {}, np.concatenate([xs, c.zt]), np.concatenate([ys, c.yt])
     for name, model, t in (("plain", drop, part(ts, 0, S)), ("dropout 0.5 + L2", drop,
                            part(ts, S, 2 * S)), ("BN alone", bn, ts_bn)):
-        tr, te = score(model, t, jnp.concatenate([xs, c.zt]), jnp.concatenate([ys, c.yt]), n)
+        tr, te = score(model, t, x_all, y_all, n)
         res[name] = {"train": tr, "test": te, "gap": tr - te}
     ex.metrics["overfitting"] = res
-    ex.setting(small_set=f"{n} train examples (15 per class), 64-{W}-{W}-10 ReLU MLP, Adam 1e-3, "
-               f"batch {B}, {EPOCHS} epochs; L2: lambda/(2n) sum w^2, lambda {LAM}; eval mode")
+    ex.setting(small_set=f"{n} train examples (15 per class), {arch(c.hidden(W))} ReLU MLP, Adam "
+               f"1e-3, batch {B}, {EPOCHS} epochs; L2: lambda/(2n) sum w^2, lambda {LAM}; eval mode")
     ex.table(f"4-5: {n} training examples (accuracy, mean +- SE over {S} seeds)",
              ["net", "train", "test", "gap (train - test)"],
              [[k, st(v["train"]), st(v["test"]), st(v["gap"])] for k, v in res.items()])
@@ -313,10 +339,10 @@ def gradient_noise(c, ax):
     the same shape, at init and after the claim-3 recipe (BN: claim 3's shuffled nets)."""
     ex, S, z, y = c.ex, c.S, c.z, c.y
     B, EPOCHS, M = 64, ex.pick(10, 1), len(y) // 32
-    wn = mlp([128, 128], wn=True)
+    wn = mlp(c.hidden(c.H), wn=True)
     idx = orders(np.random.default_rng(2), len(y), B, EPOCHS * (len(y) // B), S)  # claim 3's
-    ts_wn, _ = train(lambda: (wn, optim.sgd(0.05, 0.9), None), init(wn, c.keys), z, y, idx, {})
-    bidx = jnp.asarray(np.random.default_rng(5).permutation(len(y))[:M * 32].reshape(M, 32))
+    ts_wn, _ = train(lambda: (wn, optim.sgd(0.05, 0.9), None), init(c, wn), z, y, idx, {})
+    bidx = jax.device_put(np.random.default_rng(5).permutation(len(y))[:M * 32].reshape(M, 32))
 
     def noise(model):
         def one(p, s):
@@ -328,14 +354,15 @@ def gradient_noise(c, ax):
         return lambda p, s, f=jax.jit(jax.vmap(one)): np.asarray(f(p, s))
     bn, ts_bn = c.bn_run
     fw, fb = noise(wn), noise(bn)
-    res = {"at init": {"WN": fw(*init(wn, c.keys)), "BN": fb(*init(bn, c.keys))},
+    res = {"at init": {"WN": fw(*init(c, wn)), "BN": fb(*init(c, bn))},
            f"trained {EPOCHS} epochs": {"WN": fw(ts_wn.params, ts_wn.state),
                                         "BN": fb(ts_bn.params, ts_bn.state)}}
     ex.metrics["gradient_noise"] = res
     ex.setting(gradient_noise=f"E ||g_32 - g_full||^2 / ||g_full||^2 over {M} batches of 32 "
                "(train mode: BN normalises with each batch's statistics, g_full with the whole "
-               "train set's); 64-128-128-10 ReLU MLP, WeightNorm on every Dense vs BN after each "
-               f"hidden one; trained as in claim 3 (SGD momentum 0.9 lr 0.05, {EPOCHS} epochs)")
+               f"train set's); {arch(c.hidden(c.H))} ReLU MLP, WeightNorm on every Dense vs BN "
+               f"after each hidden one; trained as in claim 3 (SGD momentum 0.9 lr 0.05, {EPOCHS} "
+               "epochs)")
     ex.verdict_cases("Weight norm adds less gradient noise (000 3.6.12); rule: WN's relative "
                      "mini-batch gradient variance below BN's by 2 SE",
                      {k: exceeds(v["BN"], v["WN"]) for k, v in res.items()},
@@ -353,18 +380,25 @@ def inputs(c, ax_pos, ax_out):
     n = len(y)
     k = max(2, round(0.02 * n))
     extra = np.random.default_rng(6).choice(n, k, replace=False)
-    steps, pad, cen = EPOCHS * (n // B), jnp.zeros((k, 64)), x - c.mu
-    rms = float(jnp.sqrt(jnp.mean(x ** 2) / jnp.mean(cen ** 2)))
-    xs = jnp.stack([jnp.concatenate([x, pad]), jnp.concatenate([cen, pad]),
-                    jnp.concatenate([rms * cen, pad]), jnp.concatenate([z, z[extra]]),
-                    jnp.concatenate([z, FACTOR * z[extra]])])
-    ys = jnp.concatenate([y, y[extra]])
+    steps = EPOCHS * (n // B)
+
+    def groups(x, z, y, mu):
+        """The 5 groups' inputs and labels, and each repeated for its S members."""
+        pad, cen = jnp.zeros((k, 64)), x - mu
+        rms = jnp.sqrt(jnp.mean(x ** 2) / jnp.mean(cen ** 2))
+        xs = jnp.stack([jnp.concatenate([x, pad]), jnp.concatenate([cen, pad]),
+                        jnp.concatenate([rms * cen, pad]), jnp.concatenate([z, z[extra]]),
+                        jnp.concatenate([z, FACTOR * z[extra]])])
+        ys = jnp.concatenate([y, y[extra]])
+        return rms, xs, jnp.repeat(xs, S, 0), jnp.stack([ys] * 5 * S)
+    rms, xs, x_members, y_members = fast(ex, groups)(x, z, y, c.mu)
+    rms, xs, y_np = float(rms), np.asarray(xs), np.asarray(y)  # NumPy slices below: exact copies
     rng = np.random.default_rng(7)
     idx = np.concatenate([orders(rng, n, B, steps, 3 * S), orders(rng, n + k, B, steps, 2 * S)])
-    model = mlp([64, 64])
-    start = init(model, jnp.concatenate([c.keys] * 5))
-    ts, (loss, _) = train(lambda: (model, optim.sgd(LR), None), start, jnp.repeat(xs, S, 0),
-                          jnp.stack([ys] * 5 * S), idx, {})
+    model = mlp(c.hidden(64))
+    start = init(c, model, 5)
+    ts, (loss, _) = train(lambda: (model, optim.sgd(LR), None), start, x_members, y_members,
+                          idx, {})
     clean = [score(model, part(ts, g * S, g * S + S), xs[g][:n], y)[1] for g in range(5)]
     loss = np.asarray(loss)
     curves = loss.reshape(5 * S, EPOCHS, -1).mean(-1)
@@ -376,15 +410,17 @@ def inputs(c, ax_pos, ax_out):
         live = jnp.abs(sg).sum(0)  # inputs with a non-zero gradient (0: a dead ReLU unit)
         return jnp.sum(jnp.abs(sg.sum(0)) / jnp.maximum(live, 1.0)) / jnp.maximum(
             jnp.sum(live > 0).astype(jnp.float32), 1.0)
-    ag = {}
-    for g in (0, 1):  # at init: one example at a time, and a batch of B
-        xb, (p0, s0) = xs[g][:B], part(start, g * S, g * S + S)
-        ag[g] = (np.asarray(jax.vmap(lambda p, s: jax.vmap(lambda u, v: agree(
-            p, s, u[None], v[None]))(xb, y[:B]).mean())(p0, s0)),
-            np.asarray(jax.vmap(lambda p, s: agree(p, s, xb, y[:B]))(p0, s0)))
+
+    def agreement(p0, s0, xb, yb):  # one example at a time, and a batch of B
+        return (jax.vmap(lambda p, s: jax.vmap(lambda u, v: agree(
+            p, s, u[None], v[None]))(xb, yb).mean())(p0, s0),
+            jax.vmap(lambda p, s: agree(p, s, xb, yb))(p0, s0))
+    ag, agreement = {}, fast(ex, agreement)
+    for g in (0, 1):  # at init: group g's members start from init(c, model) (start is 5 copies)
+        ag[g] = tuple(np.asarray(v) for v in agreement(*init(c, model), xs[g][:B], y_np[:B]))
     ex.metrics["inputs"] = {"clean_loss": clean, "nonfinite_runs": nan, "sign_agreement": ag}
-    ex.setting(inputs=f"64-64-64-10 ReLU MLP, SGD lr {LR}, batch {B}, {steps} steps; 8: pixels in "
-               f"[0, 1] vs minus the train mean (as is, and x {rms:.2f} to the same RMS); 9: "
+    ex.setting(inputs=f"{arch(c.hidden(64))} ReLU MLP, SGD lr {LR}, batch {B}, {steps} steps; 8: "
+               f"pixels in [0, 1] vs minus the train mean (as is, and x {rms:.2f} to the same RMS); 9: "
                f"z-scored train set + {k} (2 %) copies of train examples x {FACTOR:g}, labels "
                "kept, vs the same copies unscaled; loss: on the original train examples, eval mode")
     pos, cen_loss, cen_rms, cl, out = clean

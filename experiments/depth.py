@@ -30,63 +30,74 @@ def mlp(width, depth, k, act=True):
     return serial(*[layer for h in hidden for layer in h], Dense(k))
 
 
-def dynamics(ex, model, ts, tr, train_xy, test_xy, keys, train):
+def dynamics(ex, model, ts, tr, train_xy, test_xy, keys, train, where):
     """Different seeds, different minima (the loss barrier on the straight line between two
-    solutions); depth against the number of training samples; fitting a small subset."""
+    solutions); depth against the number of training samples; fitting a small subset. `where`:
+    (data set, hidden layers) of `model`."""
     seeds = len(keys)
     x, y = jnp.asarray(tr[0]), jnp.asarray(tr[1])
 
     def loss_at(p, s):
         return softmax_cross_entropy(model.apply(p, s, x)[0], y)
 
-    member = lambda i: jax.tree.map(lambda a: a[i], ts)  # noqa: E731
+    def pair(ts, i, j):  # the two end points' losses and the midpoint's
+        member = lambda i: jax.tree.map(lambda a: a[i], ts)  # noqa: E731
+        a, b = member(i), member(j)
+        mid = jax.tree.map(lambda u, v: (u + v) / 2, a.params, b.params)
+        return loss_at(a.params, a.state), loss_at(b.params, b.state), loss_at(mid, a.state)
+
+    # quick: one jitted program instead of an eager one per operation and shape
+    pair = ex.pick(pair, jax.jit(pair, static_argnums=(1, 2)))
     barriers, ends = [], []
     for i in range(seeds):
         for j in range(i + 1, seeds):
-            a, b = member(i), member(j)
-            mid = jax.tree.map(lambda u, v: (u + v) / 2, a.params, b.params)
-            end = (float(loss_at(a.params, a.state)) + float(loss_at(b.params, b.state))) / 2
-            barriers.append(float(loss_at(mid, a.state)) - end)
+            la, lb, lm = pair(ts, i, j)
+            end = (float(la) + float(lb)) / 2
+            barriers.append(float(lm) - end)
             ends.append(end)
     barriers = np.array(barriers)
     ex.metrics["loss_barriers"] = barriers
     ex.verdict("Different starts end in different minima (002): on the straight line between two "
                "seeds' solutions the training loss rises (barrier > 0 in every pair, mean > 2 SE)",
                bool(np.all(barriers > 0)) and barriers.mean() > 2 * sem(barriers),
-               f"spirals, 2 hidden layers, {len(barriers)} seed pairs: loss at the midpoint minus "
-               f"the endpoints' mean = {barriers.mean():.3f} ± {sem(barriers):.3f} (min "
-               f"{barriers.min():.3f}; endpoint losses {np.mean(ends):.3f})")
+               f"{where[0]}, {where[1]} hidden layers, {len(barriers)} seed pairs: loss at the "
+               f"midpoint minus the endpoints' mean = {barriers.mean():.3f} ± "
+               f"{sem(barriers):.3f} (min {barriers.min():.3f}; endpoint losses "
+               f"{np.mean(ends):.3f})")
 
     # depth against samples: 1 vs 4 hidden layers at ~10k params, few vs all training samples
+    # (quick: 1 vs 2, the nets of section 1 in quick mode, whose programs run again)
     (mx, my), SIZES, STEPS = train_xy, ex.pick((400, 4000), (100, 300)), ex.pick(1200, 6)
+    DEEP = ex.pick(4, 2)
     adv = {}
     for n in SIZES:
         accs = {}
-        for depth in (1, 4):
+        for depth in (1, DEEP):
             m = mlp(width_for(mx.shape[1], depth, 10, 10_000), depth, 10)
             _, h = train(m, (mx[:n], my[:n]), test_xy, max(1, STEPS * 100 // n), 100)
             accs[depth] = (h["val_accuracy"][:, -1], h["train_accuracy"][:, -1])
         adv[n] = accs
-    d_small, d_large = (adv[n][4][0] - adv[n][1][0] for n in SIZES)
+    d_small, d_large = (adv[n][DEEP][0] - adv[n][1][0] for n in SIZES)
     rows = [[n, d, f"{adv[n][d][1].mean():.3f}", f"{adv[n][d][0].mean():.3f} ± "
-             f"{sem(adv[n][d][0]):.3f}"] for n in SIZES for d in (1, 4)]
+             f"{sem(adv[n][d][0]):.3f}"] for n in SIZES for d in (1, DEEP)]
     ex.table(f"mnist1d, ~10k params, {STEPS} steps of batch 100 at every training-set size",
              ["training examples", "hidden layers", "train acc", "test acc (mean ± SE)"], rows)
     ex.metrics["depth_vs_samples"] = {str(n): {str(d): v for d, v in a.items()}
                                       for n, a in adv.items()}
-    ex.verdict(f"Deeper networks need more samples (000 3.7.1): 4 hidden layers' lead over 1 at "
-               f"{SIZES[-1]} examples exceeds its lead at {SIZES[0]} by 2 SE",
+    ex.verdict(f"Deeper networks need more samples (000 3.7.1): {DEEP} hidden layers' lead over 1 "
+               f"at {SIZES[-1]} examples exceeds its lead at {SIZES[0]} by 2 SE",
                exceeds(d_large, d_small),
-               f"test accuracy of 4 layers minus 1 layer: {SIZES[0]} examples "
+               f"test accuracy of {DEEP} layers minus 1 layer: {SIZES[0]} examples "
                f"{d_small.mean():+.3f} ± {sem(d_small):.3f}, {SIZES[-1]} examples "
                f"{d_large.mean():+.3f} ± {sem(d_large):.3f} ({seeds} seeds)")
 
     SUB, EP = 50, ex.pick(300, 3)
-    _, h = train(mlp(width_for(mx.shape[1], 4, 10, 10_000), 4, 10), (mx[:SUB], my[:SUB]),
+    _, h = train(mlp(width_for(mx.shape[1], DEEP, 10, 10_000), DEEP, 10), (mx[:SUB], my[:SUB]),
                  (mx[:SUB], my[:SUB]), EP, 10)
     fitted = h["val_accuracy"][:, -1]
-    ex.verdict(f"A network fits a small subset (002 capacity check): the 4-layer net reaches 100% "
-               f"training accuracy on {SUB} examples in every seed", bool(np.all(fitted == 1.0)),
+    ex.verdict(f"A network fits a small subset (002 capacity check): the {DEEP}-layer net reaches "
+               f"100% training accuracy on {SUB} examples in every seed",
+               bool(np.all(fitted == 1.0)),
                f"training accuracy (eval mode) after {EP} epochs per seed: "
                + ", ".join(f"{v:.2f}" for v in fitted))
 
@@ -99,27 +110,33 @@ def main(quick: bool) -> Experiment:
                     "(without activations a multi-layer network equals a single layer)",
                     quick=quick)
     SEEDS = ex.pick(5, 2)
+    # quick: mnist1d alone, depths 1 and 2: the networks that sections 2 and 3 train on mnist1d
+    # in quick mode, so their compiled programs run again there
     DEPTHS = ex.pick((1, 2, 4, 8), (1, 2))
+    MINIMA = ex.pick(("spirals", 2), ("mnist1d", 2))  # (data set, depth) of the barrier test
     LR = 3e-3
     keys = jax.random.split(jax.random.key(0), SEEDS)
-    (sx, sy), (sx_t, sy_t) = data.spirals(ex.pick(900, 150), 3, 0.02, jax.random.key(1),
-                                          n_test=ex.pick(900, 150))
+    if not ex.quick:
+        (sx, sy), (sx_t, sy_t) = data.spirals(900, 3, 0.02, jax.random.key(1), n_test=900)
     (mx, my), (mx_t, my_t) = data.mnist1d()
     take = ex.pick(None, 300)  # None: all
     mx, my, mx_t, my_t = mx[:take], my[:take], mx_t[:take], my_t[:take]
     SETS = {  # name: (train, test, classes, parameter budget, epochs, batch)
-        "spirals": ((sx, sy), (sx_t, sy_t), 3, 300, ex.pick(120, 3), 30),
         "mnist1d": ((mx, my), (mx_t, my_t), 10, 10_000, ex.pick(60, 3), 100),
     }
-    SETS = ex.pick(SETS, {"spirals": SETS["spirals"]})  # quick: one data set for the sweep
+    if not ex.quick:
+        SETS = {"spirals": ((sx, sy), (sx_t, sy_t), 3, 300, 120, 30), **SETS}
     ex.setting(seeds=SEEDS, depths=DEPTHS, optimizer=f"adam {LR}",
                activation="ReLU, He normal init",
                spirals="3 arms, noise 0.02, 900 train / 900 test, budget ~300 params",
                mnist1d="4000 train / 1000 test, budget ~10000 params",
                test_accuracy="after the last epoch (no model selection on the test split)")
 
+    def adam():  # one function for every run: equal models and shapes reuse a compiled program
+        return optim.adam(LR)
+
     def train(model, train_xy, test_xy, epochs, batch):
-        ts, hist = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(LR), train_xy,
+        ts, hist = vmap_fit(model, softmax_cross_entropy, adam, train_xy,
                             keys=keys, val=test_xy, epochs=epochs, batch_size=batch)
         return ts, hist.values
 
@@ -131,13 +148,13 @@ def main(quick: bool) -> Experiment:
             w = width_for(d, depth, k, budget)
             model = mlp(w, depth, k)
             ts, h = train(model, tr, te, epochs, batch)
-            p = count_params(jax.tree.map(lambda a: a[0], ts.params))
+            p = count_params(jax.tree.map(lambda a: np.asarray(a)[0], ts.params))
             assert p == n_params(d, w, depth, k)
             acc, tr_acc = h["val_accuracy"][:, -1], h["train_accuracy"][:, -1]
             dm[f"{name}/{depth}"] = {"width": w, "params": p, "test_accuracy": acc,
                                      "train_accuracy": tr_acc}
             curves[(name, depth)] = (w, h["val_accuracy"])
-            if (name, depth) == ("spirals", 2):
+            if (name, depth) == MINIMA:
                 minima = (model, ts, tr)
             rows.append([name, depth, w, p, f"{tr_acc.mean():.3f} +- {tr_acc.std():.3f}",
                          f"{acc.mean():.3f} +- {acc.std():.3f}"])
@@ -176,26 +193,29 @@ def main(quick: bool) -> Experiment:
                    "test accuracy (seed mean)", legend=True)
     ex.figure(fig, "depth_vs_width.png", "Test accuracy per epoch; legend: hidden layers x width")
 
-    dynamics(ex, *minima, (mx, my), (mx_t, my_t), keys, train)
+    dynamics(ex, *minima, (mx, my), (mx_t, my_t), keys, train, MINIMA)
 
     # --- 2. a deep linear network is one linear layer --------------------------------------------
-    LIN_DEPTH, LIN_W, LIN_EPOCHS = ex.pick(4, 2), 64, ex.pick(60, 3)
+    # quick: the ReLU net of the same shape is section 1's 2-layer one (its program runs again)
+    LIN_DEPTH, LIN_W = ex.pick((4, 64), (2, width_for(mx.shape[1], 2, 10, 10_000)))
+    LIN_EPOCHS = ex.pick(60, 3)
     tr, te = (mx, my), (mx_t, my_t)
     lin = mlp(LIN_W, LIN_DEPTH, 10, act=False)
     ts_lin, h_lin = train(lin, tr, te, LIN_EPOCHS, 100)
     ts_lr, h_lr = train(serial(Dense(10)), tr, te, LIN_EPOCHS, 100)
     ts_relu, h_relu = train(mlp(LIN_W, LIN_DEPTH, 10), tr, te, LIN_EPOCHS, 100)
     xt = np.asarray(mx_t, np.float64)
+    apply = ex.pick(lin.apply, jax.jit(lin.apply))  # quick: one program, not one per operation
     errs, agree, acc_collapsed = [], [], []
     for s in range(SEEDS):
         order = sorted(ts_lin.params, key=lambda q: int(q.split("_")[0]))
         layers = [ts_lin.params[name] for name in order]
         w_eff, b_eff = np.eye(xt.shape[1]), np.zeros(xt.shape[1])
         for layer in layers:  # y = (x W_eff + b_eff) W + b  =>  W_eff W, b_eff W + b
-            w_l, b_l = np.asarray(layer["w"][s], np.float64), np.asarray(layer["b"][s], np.float64)
+            w_l, b_l = np.asarray(layer["w"], np.float64)[s], np.asarray(layer["b"], np.float64)[s]
             w_eff, b_eff = w_eff @ w_l, b_eff @ w_l + b_l
-        member = jax.tree.map(lambda a, s=s: a[s], ts_lin)
-        out = np.asarray(lin.apply(member.params, member.state, jnp.asarray(mx_t))[0], np.float64)
+        params, state = jax.tree.map(lambda a, s=s: np.asarray(a)[s], (ts_lin.params, ts_lin.state))
+        out = np.asarray(apply(params, state, jnp.asarray(mx_t))[0], np.float64)
         one = xt @ w_eff + b_eff
         errs.append(float(np.max(np.abs(out - one)) / np.max(np.abs(out))))
         agree.append(float(np.mean(out.argmax(1) == one.argmax(1))))

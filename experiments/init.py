@@ -14,11 +14,17 @@ from _harness import Experiment, run, sem
 from jaxdl import initializers as ini
 from jaxdl import optim, plot
 from jaxdl.activations import Relu, Sigmoid, Tanh, relu, sigmoid, tanh
-from jaxdl.core import Layer, serial
+from jaxdl.core import Layer, serial, sublayers
 from jaxdl.data import digits, two_curves
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.nn.dense import Dense
 from jaxdl.sweep import vmap_fit
+
+
+def fast(ex: Experiment, f):
+    """`f` jitted in quick mode, where one compile replaces the one per eager op (about 35 ms
+    each); the full run keeps the eager computation its numbers come from."""
+    return jax.jit(f) if ex.quick else f
 
 
 def main(quick: bool) -> Experiment:
@@ -35,7 +41,7 @@ def main(quick: bool) -> Experiment:
 
 def deep_nets(ex: Experiment) -> None:
     """Activations and gradients of deep tanh / sigmoid / ReLU nets under each initialisation."""
-    LAYERS, UNITS, BATCH = ex.pick((10, 500, 1000), (4, 64, 128))
+    LAYERS, UNITS, BATCH = ex.pick((10, 500, 1000), (3, 64, 128))
     ex.setting(layers=LAYERS, units=UNITS, batch=BATCH, inputs="N(0, 1)", biases="zeros",
                loss="softmax cross-entropy of a 10-way output layer (same init) on random labels")
     INITS = {"N(0, 0.01)": ini.normal(0.01), "N(0, 0.1)": ini.normal(0.1),
@@ -74,10 +80,15 @@ def deep_nets(ex: Experiment) -> None:
         norms = jnp.stack([jnp.linalg.norm(grads[f"{2 * i}_dense"]["w"]) for i in range(LAYERS)])
         return hs[:, :200], jnp.std(hs, axis=(1, 2)), norms
 
+    # the weights do not depend on the activation (a parameter-free layer between the Dense
+    # ones): each initialiser's are drawn once, and each net's params name its activation layers
+    weights = {name: deep_net(Tanh, w_init).init(jax.random.key(2), (UNITS,))[0]
+               for name, w_init in INITS.items()}
     res = {}
     for act, (act_layer, _) in ACTS.items():
-        for name, w_init in INITS.items():
-            params, _, _ = deep_net(act_layer, w_init).init(jax.random.key(2), (UNITS,))
+        keys = [k for k, _ in sublayers(deep_net(act_layer, None))]  # "1_tanh" -> "1_relu"
+        for name in INITS:
+            params = dict(zip(keys, weights[name].values()))
             hs, std, gn = jax.device_get(measure(act, params))
             a = np.abs(hs[-1] - (0.5 if act == "sigmoid" else 0.0))
             saturated = float(np.mean(a > 0.49)) if act == "sigmoid" else (
@@ -154,8 +165,11 @@ def deep_nets(ex: Experiment) -> None:
 
     # --- figures: histograms, std and gradient norm per layer -------------------------------------
     show = [n for n in INITS if not n.startswith("sparse")] + ["sparse 10, N(0, 1/10)"]
-    for act in ex.pick(list(ACTS), ["tanh"]):
-        fig, axes = plot.figure(4, 2, width=3.3, height=2.6)
+    # quick: tanh's figures only, 2 initialisations (a log-scale panel takes ~0.2 s to draw)
+    show = ex.pick(show, ["N(0, 0.01)", "Xavier normal"])
+    drawn = ex.pick(list(ACTS), ["tanh"])
+    for act in drawn:
+        fig, axes = plot.figure(len(show) // 2, 2, width=3.3, height=2.6)  # full: 4 x 2
         rng = {"tanh": (-1, 1), "sigmoid": (0, 1), "ReLU": (0, 3)}[act]
         for ax, name in zip(axes.ravel(), show):
             hs = res[(act, name)]["hs"]
@@ -168,16 +182,16 @@ def deep_nets(ex: Experiment) -> None:
         axes[0, 0].legend(fontsize=6, ncol=2)
         ex.figure(fig, f"hist_{act.lower()}.png", f"{act}: per-layer activation histograms "
                   "(layer 1 purple -> last layer yellow) under each initialisation")
-    fig, axes = plot.figure(3, 2, width=4.4, height=3.4)
+    fig, axes = plot.figure(len(drawn), 2, width=4.4, height=3.4)
     layers = np.arange(1, LAYERS + 1)
-    for j, act in enumerate(ACTS):
+    for j, act in enumerate(drawn):
         for k, name in enumerate(show):
             r, style = res[(act, name)], "-" if k < 7 else ":"
             axes[0, j].semilogy(layers, r["std"], style, marker=".", color=f"C{k}", label=name)
             axes[1, j].semilogy(layers, r["grad"], style, marker=".", color=f"C{k}", label=name)
         plot.label(axes[0, j], f"{act}: activation std per layer", "hidden layer", "std (log)")
         plot.label(axes[1, j], f"{act}: gradient norm per layer", "hidden layer", "||dL/dW|| (log)")
-    axes[0, 2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.0))
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.0))
     ex.figure(fig, "std_and_grads.png", "Activation std (top) and weight-gradient norm (bottom) "
               "per hidden layer, for each initialisation")
 
@@ -205,11 +219,12 @@ def symmetry(ex: Experiment) -> None:
     rows, sym = [], {}
     for i, name in enumerate(cases):
         spread, moved = 0.0, 0.0
-        for layer in ("0_dense", "2_dense"):
-            w, b = ts.params[layer]["w"][i], ts.params[layer]["b"][i]  # columns = hidden units
-            spread = max(spread, float(jnp.max(jnp.abs(w - w[:, :1]))),
-                         float(jnp.max(jnp.abs(b - b[0]))))
-            moved = max(moved, float(jnp.max(jnp.abs(w - hp["c"][i]))))  # initial W = c when s = 0
+        for layer in ("0_dense", "2_dense"):  # in NumPy: float32 differences, abs and max are
+            # exact, as in jnp, with no program to compile per shape
+            w, b = (np.asarray(ts.params[layer][v])[i] for v in "wb")  # columns = hidden units
+            spread = max(spread, float(np.max(np.abs(w - w[:, :1]))),
+                         float(np.max(np.abs(b - b[0]))))
+            moved = max(moved, float(np.max(np.abs(w - hp["c"][i]))))  # initial W = c when s = 0
         acc = float(hist.train_accuracy[i, -1])
         moved = moved if hp["s"][i] == 0 else None  # only a constant start is known exactly
         sym[name] = {"unit_spread": spread, "hidden_weight_change": moved, "train_accuracy": acc}
@@ -232,8 +247,8 @@ def symmetry(ex: Experiment) -> None:
 
 def variance_rules(ex: Experiment) -> None:
     """Var(W) = 1/M on a linear layer; 2/(M+N) as the forward/backward compromise."""
-    E, DRAWS = ex.pick((2000, 10), (500, 3))
-    SHAPES = ex.pick([(10, 10), (100, 100), (200, 800), (800, 200)], [(10, 10), (40, 160)])
+    E, DRAWS = ex.pick((2000, 10), (500, 2))
+    SHAPES = ex.pick([(10, 10), (100, 100), (200, 800), (800, 200)], [(40, 160)])
     RULES = {"1/M (fan_in, LeCun)": ini.lecun_normal(),
              "1/N (fan_out)": ini.variance_scaling(1.0, "fan_out", "normal"),
              "2/(M+N) (Xavier)": ini.glorot_normal()}
@@ -244,7 +259,7 @@ def variance_rules(ex: Experiment) -> None:
         z, vjp = jax.vjp(lambda a: Dense(w.shape[1], use_bias=False).apply({"w": w}, {}, a)[0], xin)
         return jnp.var(z) / jnp.var(xin), jnp.var(vjp(g)[0]) / jnp.var(g)
 
-    rows, var_rule = [], {}
+    rows, var_rule, ratios = [], {}, fast(ex, ratios)
     for m, n in SHAPES:
         xin, g = xv[:, :m], jax.random.normal(jax.random.key(6), (E, n))
         for rule, w_init in RULES.items():
@@ -312,7 +327,8 @@ def trained_on_digits(ex: Experiment) -> None:
              "tanh, N(0, 1)/sqrt(fan_in)": (0, 1, 0, 0, 0), "ReLU, He normal, bias 0":
              (0, 2 ** 0.5, 0, 0, 1), "ReLU, He normal, bias 0.01": (0, 2 ** 0.5, 0, 0.01, 1)}]
     res, rows, runs = {}, [], []
-    for i, (net, (hidden, epochs)) in enumerate(nets.items()):
+    for i, (net, (hidden, epochs)) in enumerate(nets.items()):  # (first-layer weights sliced
+        # in NumPy: copies of the same values, with no program per shape)
         hp = {n: np.repeat(np.array([c[j] for c in cases[i].values()], np.float32), SEEDS)
               for j, n in enumerate("sfubr")}
         runs.append(functools.partial(
@@ -325,8 +341,9 @@ def trained_on_digits(ex: Experiment) -> None:
         for j, case in enumerate(cases[i]):
             sl = slice(j * SEEDS, (j + 1) * SEEDS)
             r = res[case] = {"acc": hist.val_accuracy[sl, -1], "loss": hist.val_loss[sl, -1],
-                             "train": hist.train_loss[sl, -1], "w": ts.params["0_dense"]["w"][sl],
-                             "b": ts.params["0_dense"]["b"][sl],
+                             "train": hist.train_loss[sl, -1],
+                             "w": np.asarray(ts.params["0_dense"]["w"])[sl],
+                             "b": np.asarray(ts.params["0_dense"]["b"])[sl],
                              "curve": hist.values[("val_accuracy", "train_loss")[i]][sl].mean(0)}
             rows.append([net, case] + [f(r[m]) for m in ("acc", "loss", "train")
                                        for f in (np.mean, sem)])

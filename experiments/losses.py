@@ -27,6 +27,12 @@ from jaxdl.sweep import vmap_fit
 from jaxdl.train import TrainState, make_train_step
 
 
+def fast(ex: Experiment, f):
+    """`f` jitted in quick mode, where one compile replaces the one per eager op of a check
+    (about 35 ms each); the full run keeps the eager computation its numbers come from."""
+    return jax.jit(f) if ex.quick else f
+
+
 def main(quick: bool) -> Experiment:
     ex = Experiment("losses",
                     "quadratic cost vs cross-entropy, softmax + log-likelihood, center loss",
@@ -47,7 +53,7 @@ def one_neuron(ex: Experiment) -> None:
     ex.setting(neuron=f"x=1, target 0, sgd lr {LR}, {STEPS} steps",
                neuron_target=f"output < {TARGET}")
     neuron = serial(Dense(1), Sigmoid())
-    _, n_state, _ = neuron.init(jax.random.key(0), (1,))
+    _, n_state = fast(ex, lambda k: neuron.init(k, (1,))[:2])(jax.random.key(0))
     x1, y1 = jnp.ones((1, 1)), jnp.zeros((1, 1))
     costs = {"quadratic": mse, "cross-entropy": binary_cross_entropy}
 
@@ -73,10 +79,17 @@ def one_neuron(ex: Experiment) -> None:
         w, b = jnp.array([s[0] for s in starts]), jnp.array([s[1] for s in starts])
         return np.asarray(jax.jit(jax.vmap(run))(w, b))
 
-    def grads_at(cost, w, b):
+    def grads(cost, w, b):
         p = params_at(w, b)
         g = jax.grad(lambda p: cost(neuron.apply(p, n_state, x1)[0], y1))(p)["0_dense"]
-        return float(g["w"][0, 0]), float(g["b"][0])
+        return g["w"][0, 0], g["b"][0]
+
+    grad_fns = {cname: fast(ex, lambda w, b, cost=cost: grads(cost, w, b))
+                for cname, cost in costs.items()}
+
+    def grads_at(cname, w, b):
+        gw, gb = grad_fns[cname](w, b)
+        return float(gw), float(gb)
 
     starts = {"saturated (w=b=2)": (2.0, 2.0), "unsaturated (w=0.6, b=0.9)": (0.6, 0.9)}
     curves, rows, neuron_m = {}, [], {}
@@ -87,7 +100,7 @@ def one_neuron(ex: Experiment) -> None:
             below, moved = np.nonzero(a < TARGET)[0], np.nonzero(a < a[0] - 0.1)[0]
             n_steps = int(below[0]) if below.size else None
             n_move = int(moved[0]) if moved.size else None
-            gw, gb = grads_at(cost, w, b)
+            gw, gb = grads_at(cname, w, b)
             curves[(sname, cname)] = a
             neuron_m[f"{sname}/{cname}"] = {"steps_to_output_below_0.1": n_steps,
                                             "dC_dw_at_start": gw,
@@ -105,22 +118,24 @@ def one_neuron(ex: Experiment) -> None:
                   "is what saturation adds.")
     ex.metrics["neuron"] = neuron_m
     sat = "saturated (w=b=2)"
-    a0 = float(jax.nn.sigmoid(4.0))
-    closed = {"quadratic": (a0 - 0) * float(sigmoid_grad(4.0)), "cross-entropy": a0 - 0}
+
+    def closed_forms():
+        return (jax.nn.sigmoid(4.0), sigmoid_grad(4.0), jax.grad(
+            lambda w: binary_cross_entropy_with_logits(jnp.array([[w + 2.0]]), y1))(2.0))
+    a0, sigma_prime_4, g_logits = (float(v) for v in fast(ex, closed_forms)())
+    closed = {"quadratic": (a0 - 0) * sigma_prime_4, "cross-entropy": a0 - 0}
     g_q = neuron_m[f"{sat}/quadratic"]["dC_dw_at_start"]
     g_ce = neuron_m[f"{sat}/cross-entropy"]["dC_dw_at_start"]
-    g_logits = float(jax.grad(
-        lambda w: binary_cross_entropy_with_logits(jnp.array([[w + 2.0]]), y1))(2.0))
     formula_err = max(abs(g_q - closed["quadratic"]), abs(g_ce - closed["cross-entropy"]),
                       abs(g_logits - g_ce))
     ex.metrics["neuron_gradient_check"] = {"closed_form": closed, "with_logits_dC_dw": g_logits,
                                            "max_abs_err": formula_err,
-                                           "sigma_prime_4": float(sigmoid_grad(4.0))}
+                                           "sigma_prime_4": sigma_prime_4}
     ex.verdict("dC/dw = (a - y) sigma'(z) x for the quadratic cost and (a - y) x for cross-entropy "
                "(sigma'(z) cancels)", formula_err < 1e-5,
                f"max abs err {formula_err:.1e}; at z = 4: quadratic {g_q:.5f}, cross-entropy "
                f"{g_ce:.5f} (with_logits {g_logits:.5f}); "
-               f"ratio {g_q / g_ce:.5f} = sigma'(4) = {float(sigmoid_grad(4.0)):.5f}")
+               f"ratio {g_q / g_ce:.5f} = sigma'(4) = {sigma_prime_4:.5f}")
     steps = {(s, c): neuron_m[f"{s}/{c}"]["steps_to_output_below_0.1"] for (s, c) in curves}
     slow = {s: (steps[(s, "quadratic")] or 10 * STEPS) / steps[(s, "cross-entropy")]
             for s in starts}
@@ -170,18 +185,26 @@ def softmax_spirals(ex: Experiment) -> None:
                               val=(xs_t, ys_t), epochs=EPOCHS_S, batch_size=30)
         runs[name] = (ts_s, hist.values["train_accuracy"], hist.values["val_accuracy"])
     # gradient check on the trained log-likelihood model (seed 0) and at init
-    member = jax.tree.map(lambda a: a[0], runs["softmax + log-likelihood"][0])
-    grad_err = 0.0
-    for p in (member.params, model_ll.init(jax.random.key(3), (2,))[0]):
-        z = model_ll.apply(p, member.state, xs)[0]
+    ts_ll = runs["softmax + log-likelihood"][0]
+    params0, state0 = fast(ex, lambda t: jax.tree.map(lambda a: a[0], t))(
+        (ts_ll.params, ts_ll.state))
+
+    def grad_err_at(p):
+        z = model_ll.apply(p, state0, xs)[0]
         g = jax.grad(lambda z: softmax_cross_entropy(z, ys, reduction="sum"))(z)
         expected = jax.nn.softmax(z) - jax.nn.one_hot(ys, 3)
-        grad_err = max(grad_err, float(jnp.max(jnp.abs(g - expected))))
-    z_sat = jnp.array([[10.0, 0.0, -10.0]])  # confidently wrong: label 2
-    label2 = jnp.array([2])
-    g_sat_ll = float(jnp.linalg.norm(jax.grad(lambda z: softmax_cross_entropy(z, label2))(z_sat)))
-    g_sat_q = float(jnp.linalg.norm(
-        jax.grad(lambda z: quadratic_on_softmax(jax.nn.softmax(z), label2))(z_sat)))
+        return jnp.max(jnp.abs(g - expected))
+    grad_err, err_at = 0.0, fast(ex, grad_err_at)
+    for p in (params0, fast(ex, lambda k: model_ll.init(k, (2,))[0])(jax.random.key(3))):
+        grad_err = max(grad_err, float(err_at(p)))
+
+    def saturated_grads():
+        z_sat = jnp.array([[10.0, 0.0, -10.0]])  # confidently wrong: label 2
+        label2 = jnp.array([2])
+        return (jnp.linalg.norm(jax.grad(lambda z: softmax_cross_entropy(z, label2))(z_sat)),
+                jnp.linalg.norm(jax.grad(
+                    lambda z: quadratic_on_softmax(jax.nn.softmax(z), label2))(z_sat)))
+    g_sat_ll, g_sat_q = (float(v) for v in fast(ex, saturated_grads)())
     ex.verdict("Softmax + log-likelihood has dC/dz = softmax(z) - onehot(y)", grad_err < 1e-5,
                f"max abs(jax.grad - (softmax - onehot)) = {grad_err:.1e} over {N} spiral points, "
                "at init and trained")
@@ -220,7 +243,7 @@ def centers_on_digits(ex: Experiment) -> None:
     (xd, yd), (xd_t, yd_t) = data.digits()
     take = ex.pick(None, 192)  # None: all
     xd, yd = xd[:take], yd[:take]
-    LAMS, ALPHA, BATCH = (0.0, 0.01, 0.1, 1.0), 0.5, 64
+    LAMS, ALPHA, BATCH = ex.pick((0.0, 0.01, 0.1, 1.0), (0.0, 1.0)), 0.5, 64
     C_SEEDS, C_EPOCHS = ex.pick((3, 60), (2, 3))
     ex.setting(center_loss=f"lambdas {LAMS}, alpha {ALPHA}, adam 1e-3, {C_EPOCHS} epochs, batch "
                f"{BATCH}, {C_SEEDS} seeds, features 64-128-64-2 -> Dense(10)")
@@ -310,9 +333,12 @@ def formulas(ex: Experiment) -> None:
     near the target; center loss's gradient and center update; the Hessian of a single sigmoid
     unit's cost (convex or not) at random parameters."""
     # Cross-entropy on a grid of outputs a in (0, 1) and both targets.
-    a = jnp.linspace(1e-4, 1 - 1e-4, 2001)
-    ce = {y: np.asarray(binary_cross_entropy(a[:, None], jnp.full((a.size, 1), float(y)),
-                                             reduction="none")) for y in (0, 1)}
+    def ce_grid():
+        a = jnp.linspace(1e-4, 1 - 1e-4, 2001)
+        return a, {y: binary_cross_entropy(a[:, None], jnp.full((a.size, 1), float(y)),
+                                           reduction="none") for y in (0, 1)}
+    a, ce = fast(ex, ce_grid)()
+    ce = {y: np.asarray(v) for y, v in ce.items()}
     gap = {y: np.abs(np.asarray(a) - y) for y in (0, 1)}
     near = max(float(ce[y][gap[y] <= 0.01].max()) for y in (0, 1))
     monotone = all(np.all(np.diff(ce[y][np.argsort(gap[y])]) >= -1e-6) for y in (0, 1))
@@ -330,12 +356,16 @@ def formulas(ex: Experiment) -> None:
     y = rng.integers(0, 4, size=12).astype(np.int32)
     y[0] = 3  # class 3 present; class 2 may be absent: its center must not move
     c = rng.normal(size=(5, 3)).astype(np.float32)  # class 4 is never in the batch
-    grad = np.asarray(jax.grad(lambda f: center_loss(f, jnp.asarray(y), jnp.asarray(c),
-                                                     reduction="sum"))(jnp.asarray(x)))
+
+    def center_checks(x, y, c):
+        return (jax.grad(lambda f: center_loss(f, y, c, reduction="sum"))(x),
+                update_centers(c, x, y, 1.0))
+    grad, updated = (np.asarray(v) for v in fast(ex, center_checks)(
+        jnp.asarray(x), jnp.asarray(y), jnp.asarray(c)))
     grad_err = float(np.abs(grad - (x - c[y])).max())
     delta = np.stack([((y == j)[:, None] * (c[j] - x)).astype(np.float64).sum(0)
                       / (1 + (y == j).sum()) for j in range(5)])
-    moved = c - np.asarray(update_centers(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), 1.0))
+    moved = c - updated
     delta_err = float(np.abs(moved - delta).max())
     ex.verdict("Center loss has the printed gradient and center update: dL_C/dx_i = x_i - c_yi, "
                "Delta c_j = sum_i [y_i = j] (c_j - x_i) / (1 + sum_i [y_i = j]) (000 3.4.13)",
@@ -363,7 +393,7 @@ def formulas(ex: Experiment) -> None:
         kinds = ("cross-entropy, sigmoid", "quadratic cost, identity", "quadratic cost, sigmoid")
         lowest_eig = {}
         for kind in kinds:
-            h = jax.vmap(jax.hessian(lambda t, k=kind: cost(t, k)))(thetas)
+            h = fast(ex, jax.vmap(jax.hessian(lambda t, k=kind: cost(t, k))))(thetas)
             eig = np.linalg.eigvalsh(np.asarray(h))
             lowest_eig[kind] = float((eig[:, 0] / np.abs(eig).max(axis=1)).min())
     ex.metrics["hessian_min_eig_over_max"] = lowest_eig

@@ -17,8 +17,9 @@ from jaxdl.sweep import vmap_fit
 from jaxdl.train import fit
 
 
-def cnn(norm: str):
-    """Two conv blocks (8 and 16 channels) with the normalization `norm`, then Dense(10)."""
+def cnn(norm: str, features: tuple[int, ...] = (8, 16)):
+    """Conv blocks (by default two, of 8 and 16 channels) with the normalization `norm`, then
+    Dense(10)."""
     def block(features):
         conv = Conv2D(features, 3, padding="SAME")
         layers = [WeightNorm(conv) if norm == "weightnorm" else conv]
@@ -28,7 +29,13 @@ def cnn(norm: str):
         if norm in ("lrn", "batchnorm+lrn"):
             layers.append(LocalResponseNorm())
         return serial(*layers, MaxPool2D(2))
-    return serial(block(8), block(16), Flatten(), Dense(10))
+    return serial(*[block(f) for f in features], Flatten(), Dense(10))
+
+
+def one_program(ex: Experiment, f):
+    """`f` as it is in the full run; jitted in quick mode, where it then compiles once instead of
+    once per eager op (quick numbers may differ in the last bits: they mean nothing)."""
+    return jax.jit(f) if ex.quick else f
 
 
 def main(quick: bool) -> Experiment:
@@ -46,15 +53,23 @@ def gd_on_regression(ex: Experiment) -> None:
     standardised."""
     N_REG, TOL = 200, 1e-4
     GD_EPOCHS = ex.pick(1500, 60)
-    LRS = np.geomspace(1e-5, 10.0, ex.pick(49, 13)).astype(np.float32)
-    kx1, kx2, ke = jax.random.split(jax.random.key(0), 3)
-    x_raw = jnp.concatenate([jax.random.uniform(kx1, (N_REG, 1), minval=-10.0, maxval=10.0),
-                             jax.random.uniform(kx2, (N_REG, 1), minval=-100.0, maxval=100.0)], 1)
-    w_true = jnp.array([3.0, 0.3])  # both features move y by about the same amount
-    t = x_raw @ w_true[:, None] + jax.random.normal(ke, (N_REG, 1))
-    t = t - jnp.mean(t)
-    to_std, zstats = fit_zscore(x_raw)
-    designs = {"raw [-10,10] x [-100,100]": x_raw, "z-score standardised": to_std(x_raw)}
+    # quick: every rate below the raw design's 2 / lambda_max (~6e-4), so no member diverges and
+    # no epoch is re-run (nothing converges in 60 steps either: a smoke test)
+    LRS = np.geomspace(1e-5, ex.pick(10.0, 5e-4), ex.pick(49, 13)).astype(np.float32)
+
+    def regression_data():
+        kx1, kx2, ke = jax.random.split(jax.random.key(0), 3)
+        x_raw = jnp.concatenate([jax.random.uniform(kx1, (N_REG, 1), minval=-10.0, maxval=10.0),
+                                 jax.random.uniform(kx2, (N_REG, 1), minval=-100.0, maxval=100.0)],
+                                1)
+        w_true = jnp.array([3.0, 0.3])  # both features move y by about the same amount
+        t = x_raw @ w_true[:, None] + jax.random.normal(ke, (N_REG, 1))
+        t = t - jnp.mean(t)
+        to_std, zstats = fit_zscore(x_raw)
+        return x_raw, t, to_std(x_raw), zstats
+
+    x_raw, t, x_std, zstats = one_program(ex, regression_data)()
+    designs = {"raw [-10,10] x [-100,100]": x_raw, "z-score standardised": x_std}
     ex.setting(regression=f"y = 3 x1 + 0.3 x2 + N(0,1), n={N_REG}, no bias, loss mse (1/2m), "
                           "full-batch GD (jaxdl.optim.gd) via vmap_fit over "
                           f"{len(LRS)} learning rates {LRS[0]:.0e}..{LRS[-1]:g}, {GD_EPOCHS} steps",
@@ -63,7 +78,7 @@ def gd_on_regression(ex: Experiment) -> None:
                     "from its Hessian X^T X / n")
     w0_raw = np.array([-3.0, -1.5], np.float32)  # the same start function in both parametrisations
     reg, paths, quad = {}, {}, {}
-    for (name, xd), w0 in zip(designs.items(), [w0_raw, w0_raw * np.asarray(zstats.std[0])]):
+    for (name, xd), w0 in zip(designs.items(), [w0_raw, w0_raw * np.asarray(zstats.std)[0]]):
         xd64, t64 = np.asarray(xd, np.float64), np.asarray(t, np.float64)
         a_mat, b_vec = xd64.T @ xd64 / N_REG, xd64.T @ t64[:, 0] / N_REG
         c = t64[:, 0] @ t64[:, 0] / N_REG
@@ -89,7 +104,7 @@ def gd_on_regression(ex: Experiment) -> None:
         fit(model, mse, optim.gd(lr_path), (xd, t), epochs=min(GD_EPOCHS, 400), batch_size=N_REG,
             key=jax.random.key(1), metrics=(), verbose=0,
             callbacks=[lambda e, ts, logs:
-                       curve.append(np.asarray(ts.params["0_dense"]["w"][:, 0]))])
+                       curve.append(np.asarray(ts.params["0_dense"]["w"])[:, 0])])
         path = np.concatenate([w0[None], np.stack(curve)])
         steep = np.argmax(np.abs(np.linalg.eigh(a_mat)[1][:, -1]))  # weight along the steepest axis
         reversals = int(np.sum(np.diff(np.sign(np.diff(path[:40, steep]))) != 0))
@@ -159,9 +174,10 @@ def skewed_feature(ex: Experiment) -> None:
         v = np.asarray(v, np.float64).ravel()
         return float(np.mean((v - v.mean()) ** 3) / v.std() ** 3)
 
-    scaled = {"raw (lognormal)": skewed, "min-max [0, 1]": fit_minmax(skewed)[0](skewed),
-              "z-score": fit_zscore(skewed)[0](skewed),
-              "log: log1p(x)/log1p(max)": fit_log(skewed)[0](skewed)}
+    scalers = {"min-max [0, 1]": fit_minmax, "z-score": fit_zscore,
+               "log: log1p(x)/log1p(max)": fit_log}
+    out = one_program(ex, lambda v: {n: fit_(v)[0](v) for n, fit_ in scalers.items()})(skewed)
+    scaled = {"raw (lognormal)": skewed, **{n: out[n] for n in scalers}}
     scale_rows, scale_m = [], {}
     for name, v in scaled.items():
         v = np.asarray(v).ravel()
@@ -172,9 +188,11 @@ def skewed_feature(ex: Experiment) -> None:
         scale_rows.append([name, v.mean(), v.std(), lo, hi, skew(v), crowd])
     resample = [rng.lognormal(0.0, 1.0, (500, 1)).astype(np.float32) for _ in range(30)]
     cv = lambda a: float(np.std(a) / np.mean(a))  # noqa: E731
-    range_cv = cv([float(fit_minmax(r)[1].max[0, 0] - fit_minmax(r)[1].min[0, 0])
-                   for r in resample])
-    std_cv = cv([float(fit_zscore(r)[1].std[0, 0]) for r in resample])
+    spread = one_program(ex, lambda r: (fit_minmax(r)[1].max[0, 0] - fit_minmax(r)[1].min[0, 0],
+                                        fit_zscore(r)[1].std[0, 0]))  # range and std
+    spreads = [spread(r) for r in resample]
+    range_cv = cv([float(a) for a, _ in spreads])
+    std_cv = cv([float(b) for _, b in spreads])
     scale_m["resampling"] = {"samples": 30, "size": 500, "cv_of_minmax_range": range_cv,
                              "cv_of_zscore_std": std_cv}
     ex.metrics["scaling"] = scale_m
@@ -220,15 +238,17 @@ def norm_layers(ex: Experiment) -> None:
     LARGE, SMALL = 64, ex.pick((2,), (64,))
     EPOCHS = ex.pick({2: 1, 64: 10}, {64: 2})
     SEEDS, CNN_LR = ex.pick(5, 2), 1e-3
-    SWEEP_LRS = np.array(ex.pick([0.03, 0.1, 0.3, 1.0, 3.0], [0.03, 3.0]), np.float32)
+    SWEEP_LRS = np.array(ex.pick([0.03, 0.1, 0.3, 1.0, 3.0], [0.03, 0.1]), np.float32)
+    FEATURES = ex.pick((8, 16), (8,))  # quick: one conv block, a smaller program to compile
     SWEEP_EPOCHS, WORKING = ex.pick(5, 1), 0.9
     digits_train, digits_test = data.digits()
     take = ex.pick(None, 128)  # None: all
     digits_train = (digits_train[0][:take], digits_train[1][:take])
-    ex.setting(cnn="Conv 8@3x3 SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2 -> Conv 16@3x3 "
-                   "SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2 -> Dense 10",
-               norms="BatchNorm(momentum 0.9), GroupNorm(4 groups), LayerNorm, WeightNorm (on both "
-                     "convs), LocalResponseNorm (AlexNet k=2, r=2, alpha=1e-4, beta=0.75)",
+    ex.setting(cnn=" -> ".join(f"Conv {f}@3x3 SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2"
+                               for f in FEATURES) + " -> Dense 10",
+               norms="BatchNorm(momentum 0.9), GroupNorm(4 groups), LayerNorm, WeightNorm (on "
+                     f"{ex.pick('both convs', 'the conv')}), LocalResponseNorm (AlexNet k=2, r=2, "
+                     "alpha=1e-4, beta=0.75)",
                cnn_training=f"Adam lr {CNN_LR}, every norm at batch {LARGE}, BN and GN also at "
                             f"{SMALL}; epochs per batch size {EPOCHS}; {SEEDS} seeds per setting "
                             "in one vmap_fit; accuracy on the digits test split "
@@ -241,11 +261,11 @@ def norm_layers(ex: Experiment) -> None:
     settings = list(dict.fromkeys([(n, LARGE) for n in NORMS] + [
         (n, b) for n in ("batchnorm", "groupnorm") for b in SMALL]))
     for norm, b in settings:
-        model = cnn(norm)
+        model = cnn(norm, FEATURES)
         ts, h = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(CNN_LR), digits_train,
                          keys=keys, epochs=EPOCHS[b], batch_size=b)
-        acc = np.asarray(jax.vmap(lambda p, s: jnp.mean(jnp.argmax(
-            model.apply(p, s, digits_test[0])[0], -1) == digits_test[1]))(ts.params, ts.state))
+        acc = np.asarray(one_program(ex, jax.vmap(lambda p, s: jnp.mean(jnp.argmax(
+            model.apply(p, s, digits_test[0])[0], -1) == digits_test[1])))(ts.params, ts.state))
         sec = np.asarray(h.seconds)[0, 1:] if EPOCHS[b] > 1 else np.asarray(h.seconds)[0]
         res[(norm, b)] = {"accuracy_per_seed": acc, "train_loss_per_seed": h.train_loss[:, -1],
                           "seconds_per_epoch": sec}
@@ -302,10 +322,10 @@ def norm_layers(ex: Experiment) -> None:
     sweep = {}
     lr_col = np.repeat(SWEEP_LRS, SEEDS)
     for norm in ("none", "batchnorm"):
-        _, h = vmap_fit(cnn(norm), softmax_cross_entropy, lambda lr: optim.sgd(lr, momentum=0.9),
-                        digits_train, hparams={"lr": lr_col}, keys=jnp.concatenate(
-                            [keys] * len(SWEEP_LRS)), val=digits_test, epochs=SWEEP_EPOCHS,
-                        batch_size=64)
+        _, h = vmap_fit(cnn(norm, FEATURES), softmax_cross_entropy,
+                        lambda lr: optim.sgd(lr, momentum=0.9), digits_train,
+                        hparams={"lr": lr_col}, keys=jnp.concatenate([keys] * len(SWEEP_LRS)),
+                        val=digits_test, epochs=SWEEP_EPOCHS, batch_size=64)
         a = np.nan_to_num(h.val_accuracy[:, -1]).reshape(len(SWEEP_LRS), SEEDS)
         works = SWEEP_LRS[[r.mean() - 2 * sem(r) >= WORKING for r in a]]
         sweep[norm] = {"accuracy": a, "val_accuracy_curves": h.val_accuracy,

@@ -50,6 +50,13 @@ def run_2d(make, f, w0, steps, noise, lrs):
     return jax.jit(jax.vmap(one))(jnp.asarray(lrs, jnp.float32))
 
 
+def member(tree, i):
+    """Member i of a vmapped pytree, sliced in NumPy (the same values as `a[i]`, without an eager
+    program compiled per leaf shape); PRNG key leaves are sliced by JAX."""
+    return jax.tree.map(lambda a: a[i] if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+                        else np.asarray(a)[i], tree)
+
+
 def steps_to(losses, tol):
     """The first step from which f stays below tol (None if it never settles)."""
     above = np.nonzero(~(np.asarray(losses) < tol))[0]
@@ -64,13 +71,14 @@ def accumulator(opt_state, kind):
     return float(np.mean(np.concatenate([np.ravel(a) for a in jax.tree.leaves(acc)])))
 
 
-def rprop_minibatch(ex, model, train, lrs, losses, keys, batch, epochs, full_epochs):
-    """Rprop on mini-batches (the same lr grid) against its full-batch run (000 3.5.1)."""
+def rprop_minibatch(ex, model, make, train, lrs, losses, keys, batch, epochs, full_epochs):
+    """Rprop on mini-batches (the same lr grid) against its full-batch run (000 3.5.1); `make`:
+    lr -> Rprop, the function of the full-batch run."""
     seeds = len(keys)
-    _, hist = vmap_fit(model, softmax_cross_entropy, lambda lr: optim.rprop(lr), train,
+    _, hist = vmap_fit(model, softmax_cross_entropy, make, train,
                        hparams={"lr": np.repeat(np.asarray(lrs, np.float32), seeds)},
-                       keys=keys[np.tile(np.arange(seeds), len(lrs))], epochs=epochs,
-                       batch_size=batch)
+                       keys=keys if len(lrs) == 1 else keys[np.tile(np.arange(seeds), len(lrs))],
+                       epochs=epochs, batch_size=batch)
     mini = np.asarray(hist.train_loss).reshape(len(lrs), seeds, -1)[:, :, -1]
     full = losses["Rprop"][:, :, -1]
     bm = int(np.argmin(np.nan_to_num(mini, nan=np.inf).mean(1)))
@@ -91,7 +99,7 @@ def adam_counterexample(ex: Experiment) -> None:
     [-1, 1]. The optimum is x = -1 (C > 2); Adam with beta1 = 0, beta2 = 1 / (1 + C^2) drifts to
     +1, projected SGD does not."""
     C, T = 3.0, ex.pick(30_000, 300)
-    grads = jnp.where(jnp.arange(T) % 3 == 0, C, -1.0)
+    grads = np.where(np.arange(T) % 3 == 0, C, -1.0).astype(np.float32)  # NumPy: no eager compile
 
     def run_opt(opt):
         def body(carry, g_t):
@@ -99,7 +107,7 @@ def adam_counterexample(ex: Experiment) -> None:
             u, s = opt.update(jnp.full((1,), g_t), s, x)
             x = jnp.clip(x + u * jax.lax.rsqrt(t), -1.0, 1.0)  # step alpha / sqrt(t), projected
             return (x, s, t + 1.0), x[0]
-        x0 = jnp.zeros((1,))
+        x0 = np.zeros((1,), np.float32)
         return jax.jit(lambda: jax.lax.scan(body, (x0, opt.init(x0), 1.0), grads)[1])()
 
     xa = np.asarray(run_opt(optim.adam(0.5, b1=0.0, b2=1 / (1 + C ** 2))))
@@ -123,10 +131,13 @@ def main(quick: bool) -> Experiment:
     # quick: only the optimizers the verdicts name (compiles dominate)
     names = ex.pick(list(MAKE), ["GD", "SGD", "momentum", "AdaGrad", "RMSProp", "Adam", "Rprop"])
     opts = {n: MAKE[n] for n in names}
-    adaptive = [n for n in ("AdaGrad", "RMSProp", "Adam", "Rprop") if n in opts]
+    # quick: the 2-D paths of GD, SGD, momentum and Adam only (one compile each; the adaptive
+    # methods' claim is judged on Adam)
+    opts_2d = ex.pick(opts, {n: opts[n] for n in ("GD", "SGD", "momentum", "Adam")})
+    adaptive = [n for n in ("AdaGrad", "RMSProp", "Adam", "Rprop") if n in opts_2d]
     full_batch = [n for n in ("GD", "Rprop") if n in opts]  # the others are mini-batch
     plain = [n for n in ("GD", "SGD", "momentum", "Nesterov") if n in opts]  # 1st panel of paths
-    paths_2d(ex, opts, adaptive, plain)
+    paths_2d(ex, opts_2d, adaptive, plain)
     on_mnist1d(ex, opts, full_batch)
     adam_counterexample(ex)
     return ex.finish()
@@ -226,7 +237,7 @@ def paths_2d(ex: Experiment, opts: dict, adaptive: list, plain: list) -> None:
                               bounds, title=f"{fname}: " + ", ".join(group))
     ex.figure(fig, "trajectories.png",
               "Paths on the contours, each optimizer at its best lr of the grid")
-    fig, axes = plot.figure(2, width=5.0)
+    fig, axes = plot.figure(len(FUNCS), width=5.0)
     for c, fname in enumerate(FUNCS):
         for n in opts:
             axes[0, c].semilogy(best2d[(fname, n)]["losses"] + 1e-12, label=n, lw=1)
@@ -239,15 +250,23 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
     # every optimizer, its lr picked from a grid of 3, 3 seeds each
     (xall, yall), test = mnist1d()
     take, take_test = ex.pick((None, None), (800, 300))  # None: all
-    xall, yall, test = xall[:take], yall[:take], (test[0][:take_test], test[1][:take_test])
+    # sliced in NumPy (split takes NumPy arrays; the same values, no eager slice programs)
+    xall, yall = np.asarray(xall)[:take], np.asarray(yall)[:take]
+    test = (np.asarray(test[0])[:take_test], np.asarray(test[1])[:take_test])
     train, val, _ = split(xall, yall, val=0.125, test=0.0, key=jax.random.key(7))
-    hidden = ex.pick([100, 100], [32])  # quick: one small layer compiles faster
+    hidden = ex.pick([100, 100], [])  # quick: no hidden layer (a smaller program compiles faster)
     model = serial(*[layer for h in hidden for layer in (Dense(h), Relu())], Dense(10))
     BATCH, EPOCHS, SEEDS = 100, ex.pick(20, 2), ex.pick(5, 2)
     FULL_EPOCHS = ex.pick(100, 3)
     LRS = {"GD": [0.3, 1.0, 3.0], "SGD": [0.03, 0.1, 0.3], "momentum": [0.01, 0.03, 0.1],
            "Nesterov": [0.01, 0.03, 0.1], "AdaGrad": [0.01, 0.03, 0.1],
            "RMSProp": [3e-4, 1e-3, 3e-3], "Adam": [1e-3, 3e-3, 1e-2], "Rprop": [1e-4, 1e-3, 1e-2]}
+    LRS = ex.pick(LRS, {n: v[1:2] for n, v in LRS.items()})  # quick: the middle lr only
+    # quick: AdaGrad and RMSProp only in the accumulator runs below (at the middle lr); every
+    # claim on the mnist1d curves names the others
+    grid = ex.pick(list(opts), [n for n in opts if n not in ("AdaGrad", "RMSProp")])
+    # one lr -> optimizer function per optimizer, reused by every run of it: one compiled program
+    by_lr = {n: (lambda lr, m=make: m(lr)) for n, make in opts.items()}
     ntr = int(train[0].shape[0])
     ex.setting(mlp="-".join(map(str, [40, *hidden, 10])) + " ReLU",
                data=f"mnist1d, {ntr} train / {val[0].shape[0]} val / {test[0].shape[0]} test",
@@ -257,17 +276,18 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
                lr_grids=LRS, seeds=SEEDS, lr_choice="lowest mean final training loss")
     keys = jax.random.split(jax.random.key(0), SEEDS)
     curves, mn, rows, test_acc, losses = {}, {}, [], {}, {}
-    for name, make in opts.items():
-        full = name in full_batch
+    for name in grid:
+        full, nlr = name in full_batch, len(LRS[name])
         lr = np.repeat(np.asarray(LRS[name], np.float32), SEEDS)
-        ts, hist = vmap_fit(model, softmax_cross_entropy, lambda lr, m=make: m(lr), train,
-                            hparams={"lr": lr}, keys=keys[np.tile(np.arange(SEEDS), 3)],
+        ts, hist = vmap_fit(model, softmax_cross_entropy, by_lr[name], train,
+                            hparams={"lr": lr},
+                            keys=keys if nlr == 1 else keys[np.tile(np.arange(SEEDS), nlr)],
                             epochs=FULL_EPOCHS if full else EPOCHS,
                             batch_size=ntr if full else BATCH)
-        loss = np.asarray(hist.train_loss).reshape(3, SEEDS, -1)
+        loss = np.asarray(hist.train_loss).reshape(nlr, SEEDS, -1)
         final = np.where(np.isfinite(loss[:, :, -1]), loss[:, :, -1], np.inf).mean(1)
         j = int(np.argmin(final))
-        members = [jax.tree.map(lambda a, i=j * SEEDS + s: a[i], ts) for s in range(SEEDS)]
+        members = [member(ts, j * SEEDS + s) for s in range(SEEDS)]
         acc = np.array([evaluate(model, m, test)["accuracy"] for m in members])
         curves[name], test_acc[name], losses[name] = loss[j].mean(0), acc, loss
         mn[name] = dict(lr=LRS[name][j], final_train_loss=float(final[j]),
@@ -283,7 +303,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
              note=f"Mini-batch: {EPOCHS} epochs; GD and Rprop full batch: {FULL_EPOCHS} epochs.")
     ex.metrics["mnist1d"] = {n: {k: v for k, v in d.items() if k != "params"}
                              for n, d in mn.items()}
-    mini = [n for n in opts if n not in full_batch]
+    mini = [n for n in grid if n not in full_batch]
     ex.verdict("GD is very slow: one update per pass over the whole data (002: GD)",
                mn["GD"]["final_train_loss"] > mn["SGD"]["final_train_loss"],
                f"train loss: GD {mn['GD']['final_train_loss']:.3f} after {FULL_EPOCHS} passes vs "
@@ -305,12 +325,15 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
                all(v > 0 for v in lead.values()),
                "train loss after 2 epochs (mean ± SE): " + ", ".join(
                    f"{n} {early[n].mean():.3f} ± {sem(early[n]):.3f}" for n in mini))
-    rprop_minibatch(ex, model, train, LRS["Rprop"], losses, keys, BATCH, EPOCHS, FULL_EPOCHS)
+    # quick: batch ntr, the full-batch run's compiled program again
+    rprop_minibatch(ex, model, by_lr["Rprop"], train, LRS["Rprop"], losses, keys,
+                    ex.pick(BATCH, ntr), EPOCHS, FULL_EPOCHS)
 
     # AdaGrad's vanishing step vs RMSProp: effective step after each epoch
-    eff, accs = {}, {}
+    eff, accs, eff_lr = {}, {}, {}
     for name, kind in (("AdaGrad", optim.ScaleByRssState), ("RMSProp", optim.ScaleByRmsState)):
-        lr, trace = mn[name]["lr"], []
+        lr, trace = mn[name]["lr"] if name in mn else LRS[name][0], []  # quick: not in the grid
+        eff_lr[name] = lr
         fit(model, softmax_cross_entropy, opts[name](lr), train, epochs=EPOCHS, batch_size=BATCH,
             key=keys[0], verbose=0,
             callbacks=[lambda e, ts, logs, t=trace, k=kind: t.append(accumulator(ts.opt_state, k))])
@@ -346,20 +369,31 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
     def cos(lr, epochs):
         return schedules.cosine_decay(lr, epochs * steps_per)
 
-    ts_adam, h_adam = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(cos(lr_a, LONG)),
-                               train, keys=keys, epochs=LONG, batch_size=BATCH)
-    ts_sgd, h_sgd = vmap_fit(model, softmax_cross_entropy, lambda: optim.sgd(cos(lr_s, LONG)),
-                             train, keys=keys, epochs=LONG, batch_size=BATCH)
-    ts_a, h_first = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(cos(lr_a, half)),
-                             train, keys=keys, epochs=half, batch_size=BATCH)
+    if ex.quick:  # quick: a constant lr, so the grid's compiled programs run again
+        def long_fit(name, lr, epochs):
+            return vmap_fit(model, softmax_cross_entropy, by_lr[name], train,
+                            hparams={"lr": np.full(SEEDS, lr, np.float32)}, keys=keys,
+                            epochs=epochs, batch_size=BATCH)
+
+        ts_adam, h_adam = long_fit("Adam", lr_a, LONG)
+        ts_sgd, h_sgd = long_fit("SGD", lr_s, LONG)
+        ts_a, h_first = long_fit("Adam", lr_a, half)
+    else:
+        ts_adam, h_adam = vmap_fit(model, softmax_cross_entropy,
+                                   lambda: optim.adam(cos(lr_a, LONG)),
+                                   train, keys=keys, epochs=LONG, batch_size=BATCH)
+        ts_sgd, h_sgd = vmap_fit(model, softmax_cross_entropy, lambda: optim.sgd(cos(lr_s, LONG)),
+                                 train, keys=keys, epochs=LONG, batch_size=BATCH)
+        ts_a, h_first = vmap_fit(model, softmax_cross_entropy,
+                                 lambda: optim.adam(cos(lr_a, half)),
+                                 train, keys=keys, epochs=half, batch_size=BATCH)
     then = [fit(model, softmax_cross_entropy, optim.sgd(cos(lr_s, LONG - half)), train,
                 epochs=LONG - half, batch_size=BATCH, key=keys[s], verbose=0,
-                init=jax.tree.map(lambda a, s=s: a[s], (ts_a.params, ts_a.state)))
+                init=member((ts_a.params, ts_a.state), s))
             for s in range(SEEDS)]
 
     def test_of(ts):
-        return np.array([evaluate(model, jax.tree.map(lambda a, s=s: a[s], ts), test)["accuracy"]
-                         for s in range(SEEDS)])
+        return np.array([evaluate(model, member(ts, s), test)["accuracy"] for s in range(SEEDS)])
 
     runs = {"Adam": test_of(ts_adam), "SGD": test_of(ts_sgd),
             "Adam then SGD": np.array([evaluate(model, ts, test)["accuracy"] for ts, _ in then])}
@@ -400,7 +434,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
                legend=True)
     for n, e in eff.items():
         axes[0, 1].semilogy(np.arange(1, len(e) + 1), e / e[0], "-o", ms=3,
-                            label=f"{n} (lr {mn[n]['lr']})")
+                            label=f"{n} (lr {eff_lr[n]})")
     plot.label(axes[0, 1], "effective step lr / sqrt(mean accumulator)", "epoch",
                "relative to epoch 1 (log)",
                legend=True)

@@ -10,27 +10,49 @@ from _harness import Experiment, exceeds, run, sem
 
 from jaxdl import data, optim, plot
 from jaxdl.data import augment
-from jaxdl.losses import l1_penalty, l2_penalty, softmax_cross_entropy
+from jaxdl.losses import accuracy, l1_penalty, l2_penalty, softmax_cross_entropy
 from jaxdl.nn import Dense, Dropout, Relu, serial
 from jaxdl.sweep import vmap_fit
 from jaxdl.train import evaluate, fit
 
 
-def more_data(ex, x_all, y_all, net, seeds, noise, batch, lr):
-    """The train-val gap against the training-set size (same label noise, same steps)."""
+def member(tree, i):
+    """Member i of a vmapped pytree, sliced in NumPy (the same values as `a[i]`, without an eager
+    program compiled per leaf shape); PRNG key leaves are sliced by JAX."""
+    return jax.tree.map(lambda a: a[i] if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+                        else np.asarray(a)[i], tree)
+
+
+def more_data(ex, x_all, y_all, net, seeds, noise, batch, adam):
+    """The train-val gap against the training-set size (same label noise, same steps); `adam`:
+    the optimizer function of main's runs (the same compiled initialisation)."""
     SIZES, STEPS = ex.pick((50, 100, 200, 400, 800), (50, 100)), ex.pick(1000, 10)
     (xi, yi), (vx, vy), _ = data.split(x_all, y_all, val=0.3, test=0.0, key=jax.random.key(9))
-    xf, vx = xi.reshape(len(yi), -1), vx.reshape(len(vy), -1)
+    # reshaped (and sliced below) in NumPy, then put on the device: no eager program per shape
+    xf = np.asarray(xi).reshape(len(yi), -1)
+    vx = jax.device_put(np.asarray(vx).reshape(len(vy), -1))
     keys = jax.random.split(jax.random.key(10), seeds)
     gaps = {}
-    for n in SIZES:
+
+    def member_accuracy(params, state, a, b):  # one accuracy per member
+        return jax.vmap(lambda p, s: jnp.mean(jnp.argmax(net.apply(p, s, a)[0], -1) == b))(
+            params, state)
+
+    def noisy_labels(n):
         flip = jax.random.uniform(jax.random.key(11), (n,)) < noise
-        yn = jnp.where(flip, jax.random.randint(jax.random.key(12), (n,), 0, 10), yi[:n])
-        ts, _ = vmap_fit(net, softmax_cross_entropy, lambda: optim.adam(lr), (xf[:n], yn),
+        return jnp.where(flip, jax.random.randint(jax.random.key(12), (n,), 0, 10), yi[:n])
+
+    if ex.quick:  # quick: jitted, one program per shape instead of one per operation; the labels
+        # drawn once, for the largest size, and sliced
+        member_accuracy = jax.jit(member_accuracy)
+        drawn = np.asarray(jax.jit(noisy_labels, static_argnums=0)(max(SIZES)))
+        noisy_labels = lambda n: jax.device_put(drawn[:n])  # noqa: E731
+    for n in SIZES:
+        yn, xn = noisy_labels(n), jax.device_put(xf[:n])
+        ts, _ = vmap_fit(net, softmax_cross_entropy, adam, (xn, yn),
                          keys=keys, epochs=max(1, STEPS * batch // n), batch_size=batch)
-        acc = [np.asarray(jax.vmap(lambda p, s, a=a, b=b: jnp.mean(jnp.argmax(
-            net.apply(p, s, a)[0], -1) == b))(ts.params, ts.state)) for a, b in ((xf[:n], yn),
-                                                                                  (vx, vy))]
+        acc = [np.asarray(member_accuracy(ts.params, ts.state, a, b))
+               for a, b in ((xn, yn), (vx, vy))]
         gaps[n] = (acc[0] - acc[1], acc[1])
     ex.table(f"Train-val gap against the training-set size ({STEPS} steps of batch {batch}, "
              f"{noise:.0%} label noise, {seeds} seeds)",
@@ -65,6 +87,7 @@ def main(quick: bool) -> Experiment:
     SEEDS = ex.pick(5, 2)
     EPOCHS = ex.pick(150, 3)
     HIDDEN = ex.pick(256, 32)
+    LAYERS = ex.pick(2, 1)  # hidden layers (quick: one, so that every program compiles faster)
     BATCH, LR, PATIENCE, NOISE = 32, 1e-3, 30, 0.2
     LAM_L2, LAM_L1, MAX_NORM, COPIES, BIG_LR, BIG_L2 = 0.2, 0.05, 2.0, 5, 0.03, 20.0
     MAXNORM = f"max-norm {MAX_NORM:g} + dropout 0.2 in / 0.5 hidden"
@@ -72,7 +95,7 @@ def main(quick: bool) -> Experiment:
                "replaced by random classes (val and test clean), so that memorising hurts",
                noise_rule="a difference counts when it exceeds 2 standard errors over the seeds",
                large_lr=f"Adam {BIG_LR} for the max-norm test", too_large_l2=BIG_L2,
-               hidden=f"64-{HIDDEN}-{HIDDEN}-10 relu", batch=BATCH,
+               hidden="-".join(["64", *[str(HIDDEN)] * LAYERS, "10"]) + " relu", batch=BATCH,
                optimizer=f"adam lr {LR}", l2_lambda=LAM_L2, l1_lambda=LAM_L1, max_norm=MAX_NORM,
                patience=f"{PATIENCE} epochs on val accuracy",
                augmentation=f"{COPIES}x pre-augmented set (one augmentation per run), "
@@ -82,7 +105,8 @@ def main(quick: bool) -> Experiment:
     (x_all, y_all), (x_test, y_test) = data.digits()
     (x_img, y_tr), val_img, _ = data.split(x_all, y_all, val=0.3, test=0.55,
                                            key=jax.random.key(0))
-    flat = lambda x: x.reshape(x.shape[0], -1)  # noqa: E731
+    # reshaped in NumPy, then on the device: the same values without an eager program per shape
+    flat = lambda x: jax.device_put(np.asarray(x).reshape(x.shape[0], -1))  # noqa: E731
     train, val, test = (flat(x_img), y_tr), (flat(val_img[0]), val_img[1]), (flat(x_test), y_test)
     n = int(train[0].shape[0])
     flip = jax.random.uniform(jax.random.key(5), (n,)) < NOISE
@@ -91,8 +115,10 @@ def main(quick: bool) -> Experiment:
     ex.setting(n_train=n, n_val=int(val[0].shape[0]), n_test=int(test[0].shape[0]))
 
     def make_model(input_rate, hidden_rate):
-        return serial(Dropout(input_rate), Dense(HIDDEN), Relu(), Dropout(hidden_rate),
-                      Dense(HIDDEN), Relu(), Dropout(hidden_rate), Dense(10))
+        return serial(Dropout(input_rate),
+                      *[layer for _ in range(LAYERS)
+                        for layer in (Dense(HIDDEN), Relu(), Dropout(hidden_rate))],
+                      Dense(10))
 
     def make_opt(max_value, lr):
         return optim.chain(optim.adam(lr), optim.max_norm(max_value))
@@ -102,7 +128,9 @@ def main(quick: bool) -> Experiment:
     keys = jax.random.split(jax.random.key(1), SEEDS)
     runs = {}  # name -> {"ts": per-seed TrainStates, "curves" or early stopping's epochs}
 
-    def members(ts, k):
+    def members(ts, k):  # quick: sliced in NumPy (no eager program per leaf shape)
+        if ex.quick:
+            return [member(ts, i) for i in range(k)]
         return [jax.tree.map(lambda a, i=i: a[i], ts) for i in range(k)]
 
     # --- 1+2. dropout (hidden / input), max-norm + dropout, L2 and L1: ONE vmap_fit over
@@ -140,7 +168,6 @@ def main(quick: bool) -> Experiment:
 
     # --- 3. augmentation: fit has no augmentation hook, so the training set is pre-augmented
     # (COPIES - 1 augmented copies + the originals, EPOCHS / COPIES epochs = the same steps)
-    pca = augment.fit_pca_jitter(x_img)
     AUGS = {"shift 1 px + rotate 10 deg": lambda k, im: augment.rotate(
                 k, augment.shift(jax.random.fold_in(k, 1), im, max_shift=1), max_degrees=10.0),
             "gaussian noise 0.1": lambda k, im: augment.gaussian_noise(k, im, 0.1),
@@ -149,15 +176,21 @@ def main(quick: bool) -> Experiment:
                 k, im, brightness=0.4, contrast=0.4),
             "random crop (pad 1)": lambda k, im: augment.random_crop(k, im, 1),
             "horizontal flip": lambda k, im: augment.flip_horizontal(k, im)}
-    AUGS = ex.pick(AUGS, dict(list(AUGS.items())[:2]))
+    AUGS = ex.pick(AUGS, dict(list(AUGS.items())[:1]))  # quick: one (one jitted program each)
+    if "PCA jitter 0.5" in AUGS:  # (its lambda reads pca when called)
+        pca = augment.fit_pca_jitter(x_img)
     akeys = jax.random.split(jax.random.key(2), (COPIES - 1) * n)
+    # the copies concatenated in NumPy (the same values, no eager programs)
+    x_np = np.asarray(x_img)
+    x_copies, y_aug = np.concatenate([x_np] * (COPIES - 1)), np.concatenate([y_tr] * COPIES)
 
     def adam():  # one function for every augmentation run: one compiled program
         return optim.adam(LR)
 
     for aug_name, fn in AUGS.items():
-        extra = jax.vmap(fn)(akeys, jnp.concatenate([x_img] * (COPIES - 1)))
-        aug_train = (flat(jnp.concatenate([x_img, extra])), jnp.concatenate([y_tr] * COPIES))
+        # quick: jitted, one program per augmentation instead of one per operation
+        extra = ex.pick(jax.vmap(fn), jax.jit(jax.vmap(fn)))(akeys, x_copies)
+        aug_train = (flat(np.concatenate([x_np, np.asarray(extra)])), jax.device_put(y_aug))
         ts, hist = vmap_fit(plain_net, loss, adam, aug_train, val=val,
                             epochs=max(1, EPOCHS // COPIES), batch_size=BATCH, keys=keys)
         runs[f"augmentation: {aug_name}"] = {"ts": members(ts, SEEDS), "curves": hist.values}
@@ -176,16 +209,22 @@ def main(quick: bool) -> Experiment:
     # --- measurements: eval-mode accuracy on train / val / test, gaps, weights --------------------
     rows, table = {}, []
     for name, r in runs.items():
-        acc = {split: np.array([evaluate(plain_net, t, d, loss=loss)["accuracy"] for t in r["ts"]])
-               for split, d in (("train", train), ("val", val), ("test", test))}
-        vloss = np.array([evaluate(plain_net, t, val, loss=loss)["loss"] for t in r["ts"]])
-        tloss = np.array([evaluate(plain_net, t, train, loss=loss)["loss"] for t in r["ts"]])
+        # one evaluation per member and split gives both its accuracy and its loss (metrics
+        # given: evaluate's default for these labels, without its shape probe per call)
+        ev = {split: [evaluate(plain_net, t, d, (accuracy,), loss=loss) for t in r["ts"]]
+              for split, d in (("train", train), ("val", val), ("test", test))}
+        acc = {split: np.array([e["accuracy"] for e in es]) for split, es in ev.items()}
+        vloss = np.array([e["loss"] for e in ev["val"]])
+        tloss = np.array([e["loss"] for e in ev["train"]])
         w = np.concatenate([np.abs(np.asarray(r["ts"][0].params[k]["w"])).ravel()
                             for k in r["ts"][0].params if "dense" in k])
         dense = [k for k in r["ts"][0].params if "dense" in k]
-        sq = np.array([sum(float(jnp.sum(t.params[k]["w"] ** 2)) for k in dense) for t in r["ts"]])
-        colmax = np.array([max(float(jnp.max(jnp.linalg.norm(t.params[k]["w"], axis=0)))
-                               for k in dense) for t in r["ts"]])
+        xp = ex.pick(jnp, np)  # quick: NumPy, no eager programs
+        sq = np.array([sum(float(xp.sum(xp.asarray(t.params[k]["w"]) ** 2)) for k in dense)
+                       for t in r["ts"]])
+        colmax = np.array([max(float(xp.max(xp.linalg.norm(xp.asarray(t.params[k]["w"]),
+                                                           axis=0))) for k in dense)
+                           for t in r["ts"]])
         rows[name] = {"train_acc": acc["train"], "val_acc": acc["val"], "test_acc": acc["test"],
                       "sq_norm": sq, "max_column_norm": colmax,
                       "gap": acc["train"] - acc["val"], "loss_gap": vloss - tloss,
@@ -285,7 +324,7 @@ def main(quick: bool) -> Experiment:
                f"train accuracy {show(big['train_acc'])} vs none "
                f"{show(rows['none']['train_acc'])}; test accuracy {show(big['test_acc'])} vs "
                f"lambda {LAM_L2:g} {show(rows[L2_NAME]['test_acc'])}")
-    more_data(ex, x_all, y_all, make_model(0.0, 0.0), SEEDS, NOISE, BATCH, LR)
+    more_data(ex, x_all, y_all, make_model(0.0, 0.0), SEEDS, NOISE, BATCH, adam)
 
     def ranking(prefix):
         """Mean test accuracy per rate, the best rate, and whether its lead beats the seed noise."""
@@ -318,7 +357,8 @@ def main(quick: bool) -> Experiment:
     # --- figures ----------------------------------------------------------------------------------
     show = ["none", l2, l1, "dropout hidden 0.5", MAXNORM,
             "augmentation: shift 1 px + rotate 10 deg"]
-    fig, axes = plot.figure(3, 2, width=4.4, height=3.5)
+    show = ex.pick(show, [show[0], show[-1]])  # quick: two panels (each costs drawing time)
+    fig, axes = plot.figure(min(3, len(show)), -(-len(show) // 3), width=4.4, height=3.5)
     low = min(0.5, min(float(runs[k]["curves"][f"{s}_accuracy"].mean(0).min()) for k in show
                        for s in ("train", "val")) - 0.05)
     for ax, name in zip(axes.ravel(), show):
@@ -333,8 +373,9 @@ def main(quick: bool) -> Experiment:
     ex.figure(fig, "curves.png", "Train / val accuracy per epoch (mean over seeds); the train "
               "curve is measured with dropout active")
 
-    fig, axes = plot.figure(3, 1, width=4.4, height=3.3)
-    for ax, name in zip(axes[0], ("none", l2, l1)):
+    hists = ex.pick(("none", l2, l1), ("none",))  # quick: one panel
+    fig, axes = plot.figure(len(hists), 1, width=4.4, height=3.3)
+    for ax, name in zip(axes[0], hists):
         w = rows[name]["_w"]
         ax.hist(np.log10(w + 1e-12), bins=80, range=(-9, 0.5), color="C0")
         ax.axvline(-3, color="r", ls="--", lw=1, label="|w| = 1e-3")

@@ -11,9 +11,12 @@ import os
 
 # The suite compiles hundreds of small programs and runs each for milliseconds: compile fast
 # (XLA:CPU's classic emitters and no backend optimisation cut the experiment tests' CPU time
-# about 2.5x). The tests' choice, set here before JAX starts; the library sets no flag.
+# about 2.5x) and on one thread each (the two xdist workers already fill both cores: codegen
+# and Eigen threads only contend, about 8 % of the experiment tests' CPU time). The tests'
+# choice, set here before JAX starts; the library sets no flag.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4 "
-                      "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0")
+                      "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0 "
+                      "--xla_cpu_parallel_codegen_split_count=1 --xla_cpu_multi_thread_eigen=false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402

@@ -1,6 +1,8 @@
 """`jaxdl.checkpoint`: save/restore round trips, keep-last-k, atomicity, errors, bit-exact resume,
 and frozen-layer fine-tuning."""
 
+import json
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -187,3 +189,33 @@ def test_save_best_only_in_fit_keeps_the_state_of_the_best_val_loss_epoch(tmp_pa
     assert best < 3  # lr 8 overshoots: the last epoch is not the best, saving it would fail here
     like = checkpoint.abstract_state(model, optim.sgd(8.0), (8, 8, 1))
     assert_trees_equal(checkpoint.restore(tmp_path, like), seen[best])
+
+
+def test_the_package_keeps_every_public_name_of_the_module():
+    import jaxdl.checkpoint as package
+
+    before = ["save", "restore", "steps", "abstract_state", "checkpoint_callback", "freeze_mask",
+              "layer_keys"]
+    assert set(before) | {"CheckpointCorruptError", "CheckpointFallbackWarning"} == set(
+        package.__all__)
+    for name in package.__all__:
+        assert getattr(checkpoint, name) is getattr(package, name)
+    assert issubclass(checkpoint.CheckpointCorruptError, ValueError)
+    assert issubclass(checkpoint.CheckpointFallbackWarning, UserWarning)
+
+
+def test_save_records_every_leaf_for_restore_to_check(tmp_path, key):
+    """`<step>/jaxdl/metadata` holds each leaf's dtype, shape and CRC-32 of its bytes (PRNG keys
+    as their key data), so `restore` can find a flipped bit that tensorstore returns as is."""
+    ts = _state(key, jnp.bfloat16)._replace(step=jnp.array(7, jnp.int32))
+    checkpoint.save(tmp_path, ts)
+    record = json.loads((tmp_path / "7" / "jaxdl" / "metadata").read_text())
+    leaves = jax.tree_util.tree_flatten_with_path(ts)[0]
+    assert len(record["leaves"]) == len(leaves)
+    for path, leaf in leaves:
+        name = ".".join(str(getattr(p, "key", getattr(p, "name", getattr(p, "idx", p))))
+                        for p in path)
+        a = np.asarray(jax.random.key_data(leaf) if jax.dtypes.issubdtype(
+            leaf.dtype, jax.dtypes.prng_key) else leaf)
+        assert record["leaves"][name] == {"dtype": str(a.dtype), "shape": list(a.shape),
+                                          "crc32": zlib.crc32(a.tobytes())}, name

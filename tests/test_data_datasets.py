@@ -1,8 +1,13 @@
 """jaxdl.data.datasets: shipped and synthetic data sets, the npz/IDX loaders and `split`."""
 
 import gzip
+import io
+import re
 import socket
 import struct
+import tracemalloc
+import zipfile
+import zlib
 
 import jax
 import numpy as np
@@ -153,6 +158,142 @@ def test_load_idx_rejects_bad_magic_size_and_counts(tmp_path):
     (tmp_path / "two").write_bytes(_idx((2, 2, 4), bytes(16)))
     with pytest.raises(ValueError, match=r"load_idx: .*\(2, 2, 4\) and \(3,\)"):
         data.load_idx(tmp_path / "two", tmp_path / "lab")
+
+
+def _peak_bytes(fn, *args):
+    """(the ValueError fn(*args) raised, tracemalloc's peak bytes during the call)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as err:
+            fn(*args)
+        return err.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("pack", [bytes, gzip.compress], ids=["plain", "gzip"])
+def test_load_idx_checks_huge_declared_sizes_without_overflow_or_allocation(tmp_path, pack):
+    (tmp_path / "lab").write_bytes(_idx((3,), bytes(3)))
+    top = 2**32 - 1
+    (tmp_path / "img").write_bytes(pack(_idx((top, top, top), bytes(24))))
+    err, peak = _peak_bytes(data.load_idx, tmp_path / "img", tmp_path / "lab")
+    assert f"({top**3} bytes)" in str(err)  # the true size, about 7.9e28 bytes, not int64's
+    assert str(err).startswith(f"load_idx: {str(tmp_path / 'img')!r}")
+    assert peak < 1 << 20
+
+
+def test_load_idx_refuses_other_dimension_counts_and_truncated_headers(tmp_path):
+    (tmp_path / "lab").write_bytes(_idx((3,), bytes(3)))
+    (tmp_path / "img").write_bytes(bytes([0, 0, 8, 200]) + bytes(800))
+    with pytest.raises(ValueError, match=r"load_idx: '.*img' declares 200 dimensions; images "
+                                         r"need 3"):
+        data.load_idx(tmp_path / "img", tmp_path / "lab")
+    (tmp_path / "img").write_bytes(_idx((3, 2, 4), b"")[:9])
+    with pytest.raises(ValueError, match=r"load_idx: '.*img' is truncated: its header declares 3 "
+                                         r"dimensions \(16 bytes\) but ends after 9"):
+        data.load_idx(tmp_path / "img", tmp_path / "lab")
+    (tmp_path / "img").write_bytes(_idx((3, 2, 4), bytes(24)))
+    (tmp_path / "lab").write_bytes(_idx((3, 1), bytes(3)))
+    with pytest.raises(ValueError, match=r"load_idx: '.*lab' declares 2 dimensions; labels "
+                                         r"need 1"):
+        data.load_idx(tmp_path / "img", tmp_path / "lab")
+
+
+def test_load_idx_never_decompresses_a_gzip_beyond_what_its_header_declares(tmp_path):
+    """A "zip bomb": 32 MiB of zeros (32 KiB compressed) after a header declaring 24 bytes."""
+    (tmp_path / "lab").write_bytes(_idx((3,), bytes(3)))
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    parts = [packer.compress(_idx((3, 2, 4), bytes(24)))]
+    parts += [packer.compress(bytes(1 << 20)) for _ in range(32)] + [packer.flush()]
+    (tmp_path / "bomb.gz").write_bytes(b"".join(parts))
+    err, peak = _peak_bytes(data.load_idx, tmp_path / "bomb.gz", tmp_path / "lab")
+    assert re.search(r"load_idx: '.*bomb\.gz' \(gzip\) declares shape \(3, 2, 4\) of uint8 "
+                     r"\(24 bytes\) but holds more", str(err))
+    assert peak < 4 << 20  # a few MiB of buffers, not 32 MiB
+
+
+def test_load_idx_names_a_corrupt_or_truncated_gzip_stream(tmp_path):
+    (tmp_path / "lab").write_bytes(_idx((3,), bytes(3)))
+    packed = gzip.compress(_idx((3, 2, 4), bytes(range(24))))
+    (tmp_path / "cut.gz").write_bytes(packed[:-6])
+    with pytest.raises(ValueError, match=r"load_idx: '.*cut\.gz' \(gzip\) is corrupt or truncated "
+                                         r"\(EOFError"):
+        data.load_idx(tmp_path / "cut.gz", tmp_path / "lab")
+    crc = bytearray(packed)
+    crc[-8] ^= 1  # the CRC-32 of the content
+    (tmp_path / "crc.gz").write_bytes(bytes(crc))
+    with pytest.raises(ValueError, match=r"load_idx: '.*crc\.gz' \(gzip\) is corrupt or truncated "
+                                         r"\(BadGzipFile: CRC check failed"):
+        data.load_idx(tmp_path / "crc.gz", tmp_path / "lab")
+
+
+def _npz_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _with_member(raw: bytes, name: str, body: bytes) -> bytes:
+    """The zip `raw` with member `name` replaced by `body` (a valid zip: CRCs recomputed)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, body if info.filename == name else src.read(info))
+    return out.getvalue()
+
+
+def test_load_npz_names_each_malformed_file(tmp_path):
+    x, y = np.arange(12.0).reshape(4, 3), np.arange(4)
+    raw = _npz_bytes(x=x, y=y)
+    member = _npz_member(x)
+    cases = {
+        "not a zip": (b"x,y\n1,2\n", r" is not an \.npz file \(a zip archive of \.npy arrays\)"),
+        "cut": (raw[:len(raw) // 2], r" is not an \.npz file"),
+        "short member": (_with_member(raw, "x.npy", member[:-8]),
+                         r": array 'x' declares shape \(4, 3\) of float64 \(96 bytes\) but "
+                         r"holds 88"),
+        "claim": (_with_member(raw, "x.npy", _npz_member(x, shape=(9999999999999, 3))),
+                  rf": array 'x' declares shape \(9999999999999, 3\) of float64 "
+                  rf"\({9999999999999 * 3 * 8} bytes\) but holds 96"),
+        "pickle": (_with_member(raw, "y.npy", _npz_member(np.array([1, None], dtype=object))),
+                   r": array 'y' holds pickled Python objects \(dtype object\): refused"),
+        "text": (_with_member(raw, "y.npy", _npz_member(np.array(["a", "b"]))),
+                 r": array 'y' has dtype <U1; load_npz needs bool, int, uint or float arrays"),
+    }
+    flipped = bytearray(raw)
+    flipped[raw.index(x.tobytes()) + 5] ^= 1  # one bit of x's data: its CRC-32 now differs
+    cases["bit flip"] = (bytes(flipped), r": array 'x' is corrupt or truncated \(BadZipFile: "
+                                         r"Bad CRC-32")
+    for name, (content, match) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.npz"
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=rf"^load_npz: {re.escape(repr(str(path)))}{match}"):
+            data.load_npz(path)
+
+
+def _npz_member(a: np.ndarray, shape: tuple | None = None) -> bytes:
+    """The .npy bytes of `a`, its header claiming `shape` when given."""
+    buf = io.BytesIO()
+    if shape is None:
+        np.lib.format.write_array(buf, a, allow_pickle=True)
+    else:
+        np.lib.format.write_array_header_1_0(buf, {"shape": shape, "fortran_order": False,
+                                                   "descr": np.lib.format.dtype_to_descr(a.dtype)})
+        buf.write(a.tobytes())
+    return buf.getvalue()
+
+
+def test_load_npz_reads_what_numpy_reads(tmp_path):
+    f = np.asfortranarray(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    np.savez_compressed(tmp_path / "c.npz", x_train=f, y_train=np.array([1, 0], np.uint8),
+                        x_test=np.ones((1, 3, 4), bool), y_test=np.array([0.5], np.float32))
+    (x, y), (x_test, y_test) = data.load_npz(tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz") as ref:
+        np.testing.assert_array_equal(x, ref["x_train"])
+        np.testing.assert_array_equal(y, ref["y_train"])
+        np.testing.assert_array_equal(x_test, ref["x_test"].astype(np.float32))
+        np.testing.assert_array_equal(y_test, ref["y_test"])
+    assert y.dtype == np.int32 and y_test.dtype == np.float32 and x_test.dtype == np.float32
 
 
 def test_split_is_disjoint_complete_and_stratified(key):

@@ -13,11 +13,15 @@ int32 class labels. Nothing here touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
+import math
 import os
 import random
 import struct
+import warnings
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -220,57 +224,179 @@ def _xy(x: np.ndarray, y: np.ndarray) -> Pair:
     return jnp.asarray(x, jnp.float32), jnp.asarray(y, y_dtype)
 
 
+_DEFLATE_MAX = 1032  # DEFLATE's largest expansion: 258 bytes from a 2-bit code, 1032 x its input
+_CHUNK = 1 << 20  # read decompressed data in pieces of 1 MiB, never as much as a header claims
+_MAX_NDIM = 32  # the most dimensions every NumPy (1.x and 2.x) supports
+
+
+class _Refused(Exception):
+    """A check of the loaders failed: its message becomes the ValueError (not a library's)."""
+
+
+def _read_upto(f, n: int) -> bytes:
+    """At most `n` bytes of `f`, read in pieces, so memory follows the data actually there."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _malformed(owner: str, where: str, what: str, e: Exception) -> None:
+    """Raise the ValueError of `owner` for file `where` (part `what`): our check's words, or the
+    library's error (a corrupt zip, gzip or .npy header) named as corruption."""
+    if isinstance(e, MemoryError):
+        raise e
+    if isinstance(e, _Refused):
+        raise ValueError(f"{owner}: {where!r}{what} {e}") from None
+    raise ValueError(f"{owner}: {where!r}{what} is corrupt or truncated ({type(e).__name__}: "
+                     f"{str(e)[:200]})") from e
+
+
+def _npy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """The array in .npy member `info`, its header checked against the member's size first."""
+    if info.flag_bits & 0x1:
+        raise _Refused("is encrypted")
+    ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _DEFLATE_MAX}.get(info.compress_type)
+    if ratio is None:
+        raise _Refused(f"uses zip compression method {info.compress_type}; numpy's savez and "
+                       "savez_compressed write stored (0) or deflated (8) members")
+    if info.file_size > ratio * info.compress_size:
+        raise _Refused(f"declares {info.file_size} bytes, more than its {info.compress_size} "
+                       "compressed bytes can hold")
+    with zf.open(info) as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's note on headers written by Python 2
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise _Refused(f"is a .npy of format version {version}; load_npz reads 1.0 and 2.0")
+        read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+        shape, fortran, dtype = read(f)
+        if dtype.hasobject:
+            raise _Refused("holds pickled Python objects (dtype object): refused")
+        if dtype.kind not in "biuf":
+            raise _Refused(f"has dtype {dtype}; load_npz needs bool, int, uint or float arrays")
+        if len(shape) > _MAX_NDIM or any(d < 0 for d in shape):
+            raise _Refused(f"declares a shape of {len(shape)} dimensions (at most {_MAX_NDIM}) "
+                           f"or a negative one: {shape[:8]}{'...' if len(shape) > 8 else ''}")
+        need, holds = math.prod(shape) * dtype.itemsize, info.file_size - f.tell()
+        if need != holds:
+            raise _Refused(f"declares shape {shape} of {dtype} ({need} bytes) but holds {holds}")
+        body = _read_upto(f, need)
+        if len(body) != need or f.read(1):
+            raise _Refused(f"holds {len(body)} bytes of data, not the {need} its header declares")
+    return np.frombuffer(body, dtype).reshape(shape, order="F" if fortran else "C")
+
+
 def load_npz(path: str | os.PathLike) -> tuple[Pair, Pair | None]:
     """Load a NumPy `.npz` file as `(train, test)`.
 
     Keys `x_train, y_train, x_test, y_test` give both pairs; keys `x, y` give `((x, y), None)`
     (make a test set with `split`). x becomes float32 as stored (no scaling); integer y becomes
-    int32, other y float32. Pickled objects are refused (`allow_pickle=False`).
+    int32, other y float32. Only bool, int, uint and float arrays are read: pickled objects are
+    refused. Every array's header is checked against its member's size before anything is
+    allocated; a file that is not a zip, a truncated or corrupt member (its CRC-32 is checked)
+    or missing keys raise a ValueError naming the file and the problem.
+
+    Args:
+      path: the `.npz` file (`np.savez` or `np.savez_compressed`).
+
+    Returns:
+      ((x, y), (x_test, y_test) or None): x float32, y int32 (integer labels) or float32.
     """
-    with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-            return _xy(f["x_train"], f["y_train"]), _xy(f["x_test"], f["y_test"])
-        if {"x", "y"} <= keys:
-            return _xy(f["x"], f["y"]), None
-    raise ValueError(f"load_npz: {os.fspath(path)!r} must hold keys x_train, y_train, x_test, "
-                     f"y_test or x, y; got {sorted(keys)}")
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        try:
+            zf = zipfile.ZipFile(fh)
+        except Exception as e:
+            raise ValueError(f"load_npz: {where!r} is not an .npz file (a zip archive of .npy "
+                             f"arrays): {type(e).__name__}: {str(e)[:200]}") from e
+        with zf:
+            members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
+                       for i in zf.infolist()}
+            for keys in (("x_train", "y_train", "x_test", "y_test"), ("x", "y")):
+                if set(keys) <= set(members):
+                    break
+            else:
+                raise ValueError(f"load_npz: {where!r} must hold keys x_train, y_train, x_test, "
+                                 f"y_test or x, y; got {sorted(members)}")
+            arrays = []
+            for k in keys:
+                try:
+                    arrays.append(_npy_member(zf, members[k]))
+                except Exception as e:
+                    _malformed("load_npz", where, f": array {k!r}", e)
+    pairs = [_xy(arrays[i], arrays[i + 1]) for i in range(0, len(arrays), 2)]
+    return pairs[0], (pairs[1] if len(pairs) > 1 else None)
 
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_idx(path: str | os.PathLike) -> np.ndarray:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+def _idx_array(f, size: int, gz: bool, ndim: int, role: str) -> np.ndarray:
+    """The IDX array in stream `f`: the header is checked against the file's `size` (a gzip
+    file's content is at most DEFLATE's 1032 x its size) before the data is read."""
+    raw = _read_upto(f, 4)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"load_idx: {os.fspath(path)!r} is not an IDX file (magic "
-                         f"00 00 <type> <ndim>), got the bytes {raw[:4].hex(' ')}")
-    dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    body = raw[4 + 4 * ndim:]
-    if len(body) != int(np.prod(dims)) * dtype.itemsize:
-        raise ValueError(f"load_idx: {os.fspath(path)!r} declares shape {dims} of {dtype} "
-                         f"({int(np.prod(dims)) * dtype.itemsize} bytes) but holds {len(body)}")
+        raise _Refused(f"is not an IDX file (magic 00 00 <type> <ndim>), got the bytes "
+                       f"{raw[:4].hex(' ')}")
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    if raw[3] != ndim:
+        raise _Refused(f"declares {raw[3]} dimensions; {role} need {ndim}")
+    head = _read_upto(f, 4 * ndim)
+    if len(head) < 4 * ndim:
+        raise _Refused(f"is truncated: its header declares {ndim} dimensions ({4 + 4 * ndim} "
+                       f"bytes) but ends after {4 + len(head)}")
+    dims = struct.unpack(f">{ndim}I", head)
+    need = math.prod(dims) * dtype.itemsize  # a Python int: no overflow
+    declared = f"declares shape {dims} of {dtype} ({need} bytes)"
+    if not gz and size - 4 - 4 * ndim != need:
+        raise _Refused(f"{declared} but holds {size - 4 - 4 * ndim}")
+    if gz and 4 + 4 * ndim + need > _DEFLATE_MAX * size:
+        raise _Refused(f"{declared}: more than a gzip file of {size} bytes can hold (DEFLATE "
+                       f"expands at most {_DEFLATE_MAX} x)")
+    body = _read_upto(f, need)
+    if len(body) < need or f.read(1):
+        raise _Refused(f"{declared} but holds {'more' if len(body) == need else len(body)}")
     return np.frombuffer(body, dtype).reshape(dims)
+
+
+def _read_idx(path: str | os.PathLike, ndim: int, role: str) -> np.ndarray:
+    """The `ndim`-dimensional array of IDX file `path` (plain or gzip), or a ValueError."""
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        size, gz = os.fstat(fh.fileno()).st_size, fh.read(2) == b"\x1f\x8b"
+        fh.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=fh) if gz else contextlib.nullcontext(fh) as f:
+                return _idx_array(f, size, gz, ndim, role)
+        except Exception as e:
+            _malformed("load_idx", where, " (gzip)" if gz else "", e)
 
 
 def load_idx(images: str | os.PathLike, labels: str | os.PathLike) -> Pair:
     """Load MNIST's IDX binary format (plain or gzip): images and their labels.
 
     IDX layout: 2 zero bytes, a type byte (0x08 = uint8, ...), the number of dimensions, each
-    dimension as a big-endian uint32, then the data in C order.
+    dimension as a big-endian uint32, then the data in C order. The header is checked against
+    the file's size before anything is allocated (a gzip file is decompressed in pieces, never
+    beyond what its header declares); a malformed file (bad magic, other dimensions, a size
+    that does not match, a corrupt or truncated gzip stream) raises a ValueError naming it.
+
+    Args:
+      images: the IDX file of images (n, rows, cols).
+      labels: the IDX file of labels (n,).
 
     Returns:
       (x, y): x (n, rows, cols, 1) float32 NHWC (uint8 pixels scaled by 1/255 to [0, 1], other
         types as stored), y (n,) int32.
     """
-    x, y = _read_idx(images), _read_idx(labels)
-    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"load_idx: need images (n, rows, cols) and labels (n,), got "
-                         f"{x.shape} and {y.shape}")
+    x, y = _read_idx(images, 3, "images"), _read_idx(labels, 1, "labels")
+    if len(x) != len(y):
+        raise ValueError(f"load_idx: {os.fspath(images)!r} and {os.fspath(labels)!r} must hold "
+                         f"as many images as labels, got shapes {x.shape} and {y.shape}")
     x = x / 255.0 if x.dtype == np.uint8 else x
     return jnp.asarray(x[..., None], jnp.float32), jnp.asarray(y, jnp.int32)
 

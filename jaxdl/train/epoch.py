@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.core import Layer
+from jaxdl.data_parallel import to_host
 from jaxdl.data.batching import batch_indices
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.state import Loss, Metric, TrainState, learning_rate_of, metric_name
@@ -133,10 +134,11 @@ def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, ch
         e = np.int32(epoch)  # a NumPy scalar: no eager op per epoch
         new, logs, info = pending or run(False, ts, e)
         pending = run(False, new, e + 1) if ahead and epoch + 1 < last else None
-        logs, info = jax.device_get((logs, info))
+        logs, info = to_host((logs, info))
         if check and (np.any(info["bad"] >= 0) or not np.all(info["finite_state"])):
             pending = None
-            new, logs, info = jax.device_get(run(True, ts, e))
+            new, logs, info = run(True, ts, e)
+            logs, info = to_host((logs, info))
         ts = new
         replaced = yield epoch, ts, logs, info
         if replaced is not None:  # a callback changed the state: epoch e + 1 starts from it

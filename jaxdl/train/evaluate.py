@@ -12,6 +12,7 @@ import numpy as np
 from jaxdl import checks
 from jaxdl.core import Layer, Params, State
 from jaxdl.data.batching import check_xy
+from jaxdl.data_parallel import placed_like, to_host
 from jaxdl.train.inputs import default_metrics
 from jaxdl.train.state import Loss, Metric, TrainState
 from jaxdl.train.step import batched_means
@@ -32,7 +33,7 @@ def evaluate(
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"evaluate: data must be an (x, y) pair, got {type(data).__name__}")
     check_xy(data[0], data[1], "evaluate", name="data")
-    x, y = jnp.asarray(data[0]), jnp.asarray(data[1])
+    x, y = placed_like((jnp.asarray(data[0]), jnp.asarray(data[1])), train_state.params)
     batch = min(checks.positive_int(batch_size, "batch_size", "evaluate"), x.shape[0])
     if metrics is None:
         out = jax.eval_shape(lambda p, s, a: _outputs(model, p, s, a), train_state.params,
@@ -40,7 +41,7 @@ def evaluate(
         metrics = default_metrics(tuple(getattr(out, "shape", ())), np.asarray(data[1]))
     out = _means_program(model, loss, tuple(metrics), batch, train_state.params,
                          train_state.state, x, y)
-    return {k: float(v) for k, v in out.items()}
+    return {k: float(v) for k, v in to_host(out).items()}
 
 
 def _outputs(model: Layer, params: Params, state: State, x: jax.Array) -> jax.Array:
@@ -54,7 +55,9 @@ def predict(model: Layer, train_state: TrainState, x: Any) -> jax.Array:
     """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape).
 
     One example needs its batch axis: `predict(model, ts, x[None])`; an `x` without it is an
-    error when the model fails on it or its outputs do not keep x's leading axis.
+    error when the model fails on it or its outputs do not keep x's leading axis. With a
+    TrainState that spans several processes (`fit(..., mesh=)` under `jax.distributed`), every
+    process passes the same x and gets its own copy of the outputs.
     """
     if isinstance(x, (tuple, dict)):
         raise TypeError(f"predict: x must be one array, got a {type(x).__name__} of {len(x)}; "
@@ -63,14 +66,15 @@ def predict(model: Layer, train_state: TrainState, x: Any) -> jax.Array:
     if np.ndim(x) == 0:
         raise ValueError(f"predict: x must have a batch axis, got a scalar {x!r}")
     try:
-        y = _predict_program(model, train_state.params, train_state.state, x)
+        y = _predict_program(model, train_state.params, train_state.state,
+                             placed_like(x, train_state.params))
     except (ValueError, TypeError) as err:
         _no_batch_axis(model, train_state, x, err)
         raise
     lead = [np.shape(a)[:1] for a in jax.tree.leaves(y)]
     if lead and lead[0] != np.shape(x)[:1]:
         _no_batch_axis(model, train_state, x, None)
-    return y
+    return jax.tree.map(lambda a: a if a.is_fully_addressable else a.addressable_data(0), y)
 
 
 def _no_batch_axis(model: Layer, train_state: TrainState, x: Any, err: Exception | None) -> None:

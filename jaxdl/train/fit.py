@@ -107,12 +107,12 @@ def _check_resume(ts: TrainState, user: GradientTransformation, wrapped: Gradien
             f"epochs > {first}")
 
 
-def _epochs(run, ts: TrainState, steps: int, epochs: int, ahead: bool, skip: bool
+def _epochs(run, ts: TrainState, first: int, steps: int, epochs: int, ahead: bool, skip: bool
             ) -> Generator[tuple[int, TrainState, dict[str, float], int], TrainState | None, None]:
-    """Yield (epoch, state, logs, skipped) for each epoch from the one `ts.step` is in; raise
+    """Yield (epoch, state, logs, skipped) for epochs `first` .. `epochs - 1`; raise
     NonFiniteError at the first non-finite step (unless `skip`). A state sent in replaces the
     one the next epoch starts from."""
-    epochs_run = dispatched(run, ts, int(ts.step) // steps, epochs, ahead=ahead, check=not skip)
+    epochs_run = dispatched(run, ts, first, epochs, ahead=ahead, check=not skip)
     replaced = None
     while True:
         try:
@@ -222,7 +222,7 @@ def fit(
     try:
         for cb in watchers:
             getattr(cb, "on_train_begin", lambda s: None)(ts)
-        epochs_run = _epochs(run, ts, steps, epochs, patience is None and not callbacks,
+        epochs_run = _epochs(run, ts, first, steps, epochs, patience is None and not callbacks,
                              skip_nonfinite)
         replaced, t0 = None, time.perf_counter()
         while True:
