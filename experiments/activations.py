@@ -337,7 +337,7 @@ def digits_training(ex: Experiment) -> None:
     N_SMALL, EPOCHS_SMALL = ex.pick(150, 40), ex.pick(200, 2)
     (x_img, y), (xt_img, yt) = data.digits()
     take = ex.pick(None, 256)  # None: all; quick: a smaller training set, a cheaper program
-    x_img, y = x_img[:take], y[:take]
+    x_img, y = np.asarray(x_img)[:take], np.asarray(y)[:take]  # NumPy: no eager slice
     x, xt = x_img.reshape(len(y), -1), xt_img.reshape(len(yt), -1)
     ex.setting(digits_mlp=mlp, digits_seeds=SEEDS,
                digits_base=f"SGD lr {BASE}, {EPOCHS} epochs", digits_batch=BATCH,

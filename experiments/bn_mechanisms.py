@@ -249,8 +249,8 @@ def shuffling_and_inference(c, ax_shuf, ax_inf):
         c.bn_run = (model, part(ts, 0, S)) if name == "BN" else c.bn_run
     ex.metrics["shuffling"] = acc
     ex.setting(shuffle_net=f"{arch(c.hidden(c.H))} ReLU MLP, with / without BN (momentum 0.99), "
-               f"SGD momentum 0.9 lr {LR}, batch {B}, {EPOCHS} epochs; class-sorted: sorted by label, "
-               "the same batches (1-2 classes each) in the same order every epoch")
+               f"SGD momentum 0.9 lr {LR}, batch {B}, {EPOCHS} epochs; class-sorted: sorted by "
+               "label, the same batches (1-2 classes each) in the same order every epoch")
     ex.table("3: shuffled vs class-sorted batches (test accuracy, mean +- SE)",
              ["net", "shuffled", "class-sorted"],
              [[k, st(v["shuffled"]), st(v["class-sorted"])] for k, v in acc.items()])
@@ -316,7 +316,8 @@ def overfitting(c, ax):
         res[name] = {"train": tr, "test": te, "gap": tr - te}
     ex.metrics["overfitting"] = res
     ex.setting(small_set=f"{n} train examples (15 per class), {arch(c.hidden(W))} ReLU MLP, Adam "
-               f"1e-3, batch {B}, {EPOCHS} epochs; L2: lambda/(2n) sum w^2, lambda {LAM}; eval mode")
+               f"1e-3, batch {B}, {EPOCHS} epochs; L2: lambda/(2n) sum w^2, lambda {LAM}; eval "
+               "mode")
     ex.table(f"4-5: {n} training examples (accuracy, mean +- SE over {S} seeds)",
              ["net", "train", "test", "gap (train - test)"],
              [[k, st(v["train"]), st(v["test"]), st(v["gap"])] for k, v in res.items()])
@@ -420,9 +421,10 @@ def inputs(c, ax_pos, ax_out):
         ag[g] = tuple(np.asarray(v) for v in agreement(*init(c, model), xs[g][:B], y_np[:B]))
     ex.metrics["inputs"] = {"clean_loss": clean, "nonfinite_runs": nan, "sign_agreement": ag}
     ex.setting(inputs=f"{arch(c.hidden(64))} ReLU MLP, SGD lr {LR}, batch {B}, {steps} steps; 8: "
-               f"pixels in [0, 1] vs minus the train mean (as is, and x {rms:.2f} to the same RMS); 9: "
-               f"z-scored train set + {k} (2 %) copies of train examples x {FACTOR:g}, labels "
-               "kept, vs the same copies unscaled; loss: on the original train examples, eval mode")
+               f"pixels in [0, 1] vs minus the train mean (as is, and x {rms:.2f} to the same "
+               f"RMS); 9: z-scored train set + {k} (2 %) copies of train examples x {FACTOR:g}, "
+               "labels kept, vs the same copies unscaled; loss: on the original train examples, "
+               "eval mode")
     pos, cen_loss, cen_rms, cl, out = clean
     ex.verdict_cases("All-positive inputs slow the first layer (000 3.6.1); rule: centred inputs' "
                      f"training loss after {steps} SGD steps below all-positive's by 2 SE",

@@ -41,7 +41,8 @@ def main(quick: bool) -> Experiment:
 
 def deep_nets(ex: Experiment) -> None:
     """Activations and gradients of deep tanh / sigmoid / ReLU nets under each initialisation."""
-    LAYERS, UNITS, BATCH = ex.pick((10, 500, 1000), (3, 64, 128))
+    # quick: 10 units (every weight matrix 10 x 10: one eager init program per initialiser)
+    LAYERS, UNITS, BATCH = ex.pick((10, 500, 1000), (2, 10, 128))
     ex.setting(layers=LAYERS, units=UNITS, batch=BATCH, inputs="N(0, 1)", biases="zeros",
                loss="softmax cross-entropy of a 10-way output layer (same init) on random labels")
     INITS = {"N(0, 0.01)": ini.normal(0.01), "N(0, 0.1)": ini.normal(0.1),

@@ -49,12 +49,17 @@ def mlp(rate: float = 0.0):
                   *drop, linear(10, 100))
 
 
-def cnn(norm: bool = False):
+def cnn(norm: bool = False, convs: int = 3):
     """The paper's ConvBase: 3 x Conv1d(25 channels, kernel 5/3/3, stride 2, pad 1) + ReLU, then
-    a linear head on the 5 x 25 flattened features; `norm` puts BatchNorm before each ReLU."""
+    a linear head on the 5 x 25 flattened features; `norm` puts BatchNorm before each ReLU.
+    `convs` < 3 keeps only the first conv layers (a quick run's smaller program to compile)."""
     bn = [BatchNorm(0.9)] if norm else []
-    return serial(Reshape((40, 1)), conv(5, 5), *bn, Relu(), conv(3, 75), *bn, Relu(),
-                  conv(3, 75), *bn, Relu(), Flatten(), linear(10, 125))
+    layers = [conv(5, 5), *bn, Relu(), conv(3, 75), *bn, Relu(), conv(3, 75), *bn, Relu()]
+    length = 40
+    for k in (5, 3, 3)[:convs]:
+        length = (length + 2 - k) // 2 + 1  # 40 -> 19 -> 10 -> 5
+    return serial(Reshape((40, 1)), *layers[:len(layers) * convs // 3], Flatten(),
+                  linear(10, 25 * length))
 
 
 def augmented(x, y, key, max_shift, copies):
@@ -103,6 +108,7 @@ def recipes(ex: Experiment, x, y, epochs: int, copies: int, aug_epochs: dict) ->
     data = (x, y)
     aug = {n: augmented(x, y, jax.random.key(1), SHIFT[n], copies) for n in SHIFT}
     n_aug = {n: len(aug[n][0]) // AUG_BATCH[n] for n in SHIFT}
+    convs = ex.pick(3, 1)  # quick: the CNN's first conv layer only (its program compiles longest)
     full = {
         "logistic": [("paper recipe", serial(linear(10, 40)), data, epochs, adam(LR), BATCH),
                      ("+ cosine decay", serial(linear(10, 40)), data, epochs,
@@ -112,9 +118,10 @@ def recipes(ex: Experiment, x, y, epochs: int, copies: int, aug_epochs: dict) ->
                  adam_cosine(aug_epochs["mlp"] * n_aug["mlp"]), BATCH),
                 ("+ cosine + shift augmentation + dropout 0.2", mlp(0.2), aug["mlp"],
                  aug_epochs["mlp"], adam_cosine(aug_epochs["mlp"] * n_aug["mlp"]), BATCH)],
-        "cnn": [("paper recipe", cnn(), data, epochs, adam(LR), BATCH),
-                ("+ cosine + batch norm + shift augmentation (batch 200)", cnn(True), aug["cnn"],
-                 aug_epochs["cnn"], adam_cosine(aug_epochs["cnn"] * n_aug["cnn"]), 2 * BATCH)],
+        "cnn": [("paper recipe", cnn(convs=convs), data, epochs, adam(LR), BATCH),
+                ("+ cosine + batch norm + shift augmentation (batch 200)", cnn(True, convs),
+                 aug["cnn"], aug_epochs["cnn"], adam_cosine(aug_epochs["cnn"] * n_aug["cnn"]),
+                 2 * BATCH)],
     }
     # quick: one recipe per model, still every code path (Adam and cosine, dropout, batch norm,
     # augmentation): each recipe is a compile

@@ -243,7 +243,7 @@ def norm_layers(ex: Experiment) -> None:
     SWEEP_EPOCHS, WORKING = ex.pick(5, 1), 0.9
     digits_train, digits_test = data.digits()
     take = ex.pick(None, 128)  # None: all
-    digits_train = (digits_train[0][:take], digits_train[1][:take])
+    digits_train = (np.asarray(digits_train[0])[:take], np.asarray(digits_train[1])[:take])
     ex.setting(cnn=" -> ".join(f"Conv {f}@3x3 SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2"
                                for f in FEATURES) + " -> Dense 10",
                norms="BatchNorm(momentum 0.9), GroupNorm(4 groups), LayerNorm, WeightNorm (on "

@@ -229,7 +229,7 @@ def paths_2d(ex: Experiment, opts: dict, adaptive: list, plain: list) -> None:
                f"ravine, mean f over the last 50 steps: SGD {R['SGD']['tail_mean']:.2e} vs GD "
                f"{R['GD']['tail_mean']:.2e}")
 
-    fig, axes = plot.figure(2, 2, width=5.2, height=4.0)
+    fig, axes = plot.figure(2, len(FUNCS), width=5.2, height=4.0)
     for r, (fname, (f, w0, steps, bounds)) in enumerate(FUNCS.items()):
         for c, group in enumerate((plain, adaptive)):
             plot.contour_path(axes[r, c], lambda x, y: f(x, y),
@@ -252,7 +252,7 @@ def on_mnist1d(ex: Experiment, opts: dict, full_batch: list) -> None:
     take, take_test = ex.pick((None, None), (800, 300))  # None: all
     # sliced in NumPy (split takes NumPy arrays; the same values, no eager slice programs)
     xall, yall = np.asarray(xall)[:take], np.asarray(yall)[:take]
-    test = (np.asarray(test[0])[:take_test], np.asarray(test[1])[:take_test])
+    test = jax.device_put((np.asarray(test[0])[:take_test], np.asarray(test[1])[:take_test]))
     train, val, _ = split(xall, yall, val=0.125, test=0.0, key=jax.random.key(7))
     hidden = ex.pick([100, 100], [])  # quick: no hidden layer (a smaller program compiles faster)
     model = serial(*[layer for h in hidden for layer in (Dense(h), Relu())], Dense(10))
