@@ -244,6 +244,8 @@ def norm_layers(ex: Experiment) -> None:
     digits_train, digits_test = data.digits()
     take = ex.pick(None, 128)  # None: all
     digits_train = (np.asarray(digits_train[0])[:take], np.asarray(digits_train[1])[:take])
+    if ex.quick:  # a smaller test split too: cheaper evaluation programs
+        digits_test = (np.asarray(digits_test[0])[:take], np.asarray(digits_test[1])[:take])
     ex.setting(cnn=" -> ".join(f"Conv {f}@3x3 SAME -> [norm] -> ReLU [-> LRN] -> MaxPool2D 2"
                                for f in FEATURES) + " -> Dense 10",
                norms="BatchNorm(momentum 0.9), GroupNorm(4 groups), LayerNorm, WeightNorm (on "
@@ -263,7 +265,8 @@ def norm_layers(ex: Experiment) -> None:
     for norm, b in settings:
         model = cnn(norm, FEATURES)
         ts, h = vmap_fit(model, softmax_cross_entropy, lambda: optim.adam(CNN_LR), digits_train,
-                         keys=keys, epochs=EPOCHS[b], batch_size=b)
+                         keys=keys, epochs=EPOCHS[b], batch_size=b,
+                         metrics=ex.pick(None, ()))  # quick: no unused accuracy to compile
         acc = np.asarray(one_program(ex, jax.vmap(lambda p, s: jnp.mean(jnp.argmax(
             model.apply(p, s, digits_test[0])[0], -1) == digits_test[1])))(ts.params, ts.state))
         sec = np.asarray(h.seconds)[0, 1:] if EPOCHS[b] > 1 else np.asarray(h.seconds)[0]
