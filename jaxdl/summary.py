@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.core import Layer, parallel, residual, serial
+from jaxdl.core import Layer, parallel, residual, serial, sublayers
 
 _COMBINATORS = {"jaxdl.core.serial": serial, "jaxdl.core.parallel": parallel,
                 "jaxdl.core.residual": residual}
@@ -41,19 +41,14 @@ def _check_shape(input_shape: Any) -> tuple[int, ...]:
 
 
 def _children(layer: Layer) -> tuple[Callable[..., Layer], tuple[Layer, ...], dict] | None:
-    """(combinator, its layers, its other arguments) for serial/parallel/residual, else None."""
-    spec = layer.spec
-    if spec is None or spec.constructor not in _COMBINATORS:
+    """(combinator, its layers (`core.sublayers`), its other arguments) for serial, parallel and
+    residual, else None."""
+    subs = sublayers(layer)
+    if not subs:
         return None
-    layers, options = (), {}
-    for name, value in spec.arguments:
-        if name.startswith("*"):
-            layers = tuple(value)
-        elif name == "layer":
-            layers = (value,)
-        else:
-            options[name] = value
-    return _COMBINATORS[spec.constructor], layers, options
+    options = {name: value for name, value in layer.spec.arguments
+               if not name.startswith("*") and name != "layer"}
+    return _COMBINATORS[layer.spec.constructor], tuple(child for _, child in subs), options
 
 
 def _recording(layer: Layer, path: str, depth: int, rows: list, records: dict) -> Layer:
