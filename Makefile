@@ -15,7 +15,7 @@ help:
 	@echo "make docs          build the documentation site into site/ (mkdocs build --strict)"
 	@echo "make report-snapshot  full experiments, then their report as docs/report/ (committed)"
 	@echo "make bench         benchmarks against JAX+optax, Flax, Equinox, Haiku (installs .[bench])"
-	@echo "make multiprocess  fit over 2 jax.distributed processes x 2 CPU devices on localhost"
+	@echo "make multiprocess  fit, checkpoint and resume over 2 jax.distributed processes x 2 CPU devices (localhost)"
 	@echo "QUICK=1 make ...   a smoke test of any experiment or the benchmarks (numbers mean nothing)"
 
 $(VENV)/.base: pyproject.toml

@@ -16,7 +16,8 @@ from jaxdl import activations, data, initializers, losses, nn, optim, schedules,
 from jaxdl.core import Layer, count_params, parallel, residual, serial
 
 __version__ = "0.1.0"
-_LAZY = ("train", "sweep", "checkpoint", "data_parallel", "plot", "summary", "metrics", "export")
+_LAZY = ("train", "sweep", "checkpoint", "data_parallel", "plot", "summary", "metrics", "export",
+         "precision")
 
 
 def __getattr__(name: str) -> Any:

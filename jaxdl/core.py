@@ -5,8 +5,12 @@ A layer is data: `Layer(init, apply, name)`, two pure functions and a short name
 - `init(key, input_shape) -> (params, state, output_shape)`; `input_shape` has no batch axis.
 - `apply(params, state, x, *, key=None, train=False) -> (y, new_state)`; `x` has a batch axis.
 
-`serial`, `parallel` and `residual` compose layers; their params and state are dicts keyed
-`"0_dense"`, `"1_relu"`, ... so a mask can freeze a layer by name or position.
+`serial`, `parallel`, `branches` and `residual` compose layers; their params and state are dicts
+keyed `"0_dense"`, `"1_relu"`, ... so a mask can freeze a layer by name or position.
+
+A model with several inputs takes a tuple of arrays `(x1, x2, ...)` and its `init` a tuple of
+per-example shapes `((d1,), (h, w, c), ...)`: `branches` gives each input its own layer and
+`Concatenate` merges a tuple of arrays into one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from jaxdl import checks
 from jaxdl.spec import Spec, by_value, hash_by_spec, same_by_spec
 
 Params = Any  # a dict pytree of arrays
@@ -89,10 +92,10 @@ def _apply(layer: Layer, name: str, owner: str, params: Params, state: State, x:
 
 def sublayers(layer: Layer) -> list[tuple[str, Layer]]:
     """The layers a combinator was built from, keyed as in its params ("0_dense", ...): those
-    of `serial` and `parallel`, the one of `residual`; [] for any other layer."""
+    of `serial`, `parallel` and `branches`, the one of `residual`; [] for any other layer."""
     spec = getattr(layer, "spec", None)
     if spec is None or spec.constructor not in (f"{__name__}.{f}" for f in
-                                                ("serial", "parallel", "residual")):
+                                                ("serial", "parallel", "branches", "residual")):
         return []
     args = dict(spec.arguments)
     layers = args["*layers"] if "*layers" in args else (args["layer"],)
@@ -110,7 +113,16 @@ def _check_layers(layers: tuple[Any, ...], owner: str) -> tuple[Layer, ...]:
     return layers
 
 
-def _shape(input_shape: Any, owner: str) -> Shape:
+def _is_shapes(input_shape: Any) -> bool:
+    """True for a tuple of per-example shapes (a model with several inputs)."""
+    return isinstance(input_shape, (tuple, list)) and len(input_shape) > 0 and all(
+        isinstance(s, (tuple, list)) for s in input_shape)
+
+
+def _shape(input_shape: Any, owner: str) -> Any:
+    """`input_shape` as a tuple of ints >= 1, or, for several inputs, a tuple of such tuples."""
+    if _is_shapes(input_shape):
+        return tuple(_shape(s, owner) for s in input_shape)
     try:
         shape = tuple(int(d) for d in input_shape)
     except TypeError:
@@ -161,6 +173,7 @@ def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
     """Apply every layer to the same input: a tuple of outputs, or one array concatenated on
     `concat_axis` (an axis of the per-example shape, e.g. -1 for channels)."""
     layers = _check_layers(layers, "parallel")
+    _check_axis(concat_axis, "parallel", "concat_axis", optional=True)
     keys = _keys(layers)
 
     def init(key, input_shape):
@@ -171,16 +184,8 @@ def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
             shapes.append(tuple(out))
         if concat_axis is None:
             return params, state, tuple(shapes)
-        axis = concat_axis % len(shapes[0])
-        rest = {s[:axis] + s[axis + 1:] for s in shapes}
-        if len({len(s) for s in shapes}) != 1 or len(rest) != 1:
-            raise ValueError(
-                f"parallel: outputs must agree on every axis but concat_axis={concat_axis} to be "
-                f"concatenated, got shapes {shapes}"
-            )
-        out = list(shapes[0])
-        out[axis] = sum(s[axis] for s in shapes)
-        return params, state, tuple(out)
+        return params, state, _concat_shape(tuple(shapes), concat_axis, "parallel", "outputs",
+                                            "concat_axis")
 
     def apply(params, state, x, *, key=None, train=False):
         ys, new_state = [], {}
@@ -188,12 +193,109 @@ def parallel(*layers: Layer, concat_axis: int | None = None) -> Layer:
             y, new_state[name] = _apply(layer, name, "parallel", params[name], state[name], x,
                                         _sub_key(key, i), train)
             ys.append(y)
-        if concat_axis is None:
-            return tuple(ys), new_state
-        axis = concat_axis if concat_axis < 0 else concat_axis + 1  # skip the batch axis
-        return jnp.concatenate(ys, axis=axis), new_state
+        return (tuple(ys) if concat_axis is None else _concat(ys, concat_axis)), new_state
 
     return Layer(init, apply, "parallel")
+
+
+@by_value
+def branches(*layers: Layer, concat_axis: int | None = None) -> Layer:
+    """One layer per input: `(x_1, ..., x_n) -> (f_1(x_1), ..., f_n(x_n))`, a tuple of outputs,
+    or one array concatenated on `concat_axis` (an axis of the per-example shape, -1 for
+    features). The combinator of a model with several inputs (an image and a table, say).
+
+    `init(key, input_shape)` takes a tuple of n per-example shapes, `apply` a tuple of n arrays
+    with the same batch size; params and state keyed `"{i}_{name}"` as in `serial`.
+    """
+    layers = _check_layers(layers, "branches")
+    _check_axis(concat_axis, "branches", "concat_axis", optional=True)
+    keys = _keys(layers)
+
+    def init(key, input_shape):
+        shapes = _shape(input_shape, "branches")
+        if not _is_shapes(shapes) or len(shapes) != len(layers):
+            raise ValueError(f"branches: input_shape must be a tuple of {len(layers)} per-example "
+                             f"shapes (one per branch), got {input_shape!r}")
+        params, state, outs = {}, {}, []
+        for i, (name, layer, shape) in enumerate(zip(keys, layers, shapes)):
+            try:
+                params[name], state[name], out = layer.init(_sub_key(key, i), shape)
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"branches: branch {i} ({name}) cannot take input {i}, of shape "
+                                f"{shape}: {err}") from err
+            outs.append(tuple(out))
+        if concat_axis is None:
+            return params, state, tuple(outs)
+        return params, state, _concat_shape(tuple(outs), concat_axis, "branches", "outputs",
+                                            "concat_axis")
+
+    def apply(params, state, x, *, key=None, train=False):
+        if not isinstance(x, (tuple, list)) or len(x) != len(layers):
+            raise TypeError(f"branches: x must be a tuple of {len(layers)} arrays (one per "
+                            f"branch), got {_what(x)}")
+        ys, new_state = [], {}
+        for i, (name, layer, xi) in enumerate(zip(keys, layers, x)):
+            y, new_state[name] = _apply(layer, name, "branches", params[name], state[name], xi,
+                                        _sub_key(key, i), train)
+            ys.append(y)
+        return (tuple(ys) if concat_axis is None else _concat(ys, concat_axis)), new_state
+
+    return Layer(init, apply, "branches")
+
+
+def _concat_shape(shapes: tuple[Any, ...], axis: int, owner: str, what: str,
+                  param: str) -> Shape:
+    """The per-example shape of `shapes` concatenated on `axis` (no batch axis)."""
+    if _is_shapes(shapes) and any(_is_shapes(s) for s in shapes):
+        raise ValueError(f"{owner}: {what} must be arrays to be concatenated, not tuples, got "
+                         f"shapes {shapes}")
+    shapes = tuple(tuple(int(d) for d in s) for s in shapes)
+    rank = len(shapes[0])
+    if rank == 0 or not -rank <= axis < rank:
+        raise ValueError(f"{owner}: {param} must be in [-{rank}, {rank}) for {what} of "
+                         f"per-example shapes {shapes}, got {axis}")
+    a = axis % rank
+    if len({len(s) for s in shapes}) != 1 or len({s[:a] + s[a + 1:] for s in shapes}) > 1:
+        raise ValueError(f"{owner}: {what} must agree on every axis but {param}={axis} to be "
+                         f"concatenated, got shapes {shapes}")
+    return tuple(sum(s[a] for s in shapes) if i == a else d for i, d in enumerate(shapes[0]))
+
+
+def _check_axis(axis: Any, owner: str, param: str, optional: bool = False) -> None:
+    if not (optional and axis is None) and (isinstance(axis, bool) or not isinstance(axis, int)):
+        raise TypeError(f"{owner}: {param} must be an int" + (" or None" if optional else "")
+                        + f", got {axis!r}")
+
+
+def _concat(ys: Any, axis: int) -> jax.Array:
+    """Concatenate per-example `axis` (of a batch: the batch axis is skipped)."""
+    return jnp.concatenate(ys, axis=axis if axis < 0 else axis + 1)
+
+
+@by_value
+def Concatenate(axis: int = -1) -> Layer:
+    """Merge a tuple of arrays into one: `(x_1, ..., x_n) -> concatenate(x_i, axis)`.
+
+    Args:
+      axis: an axis of the per-example shapes (no batch axis), -1 (default) for features.
+    `init` takes the tuple of per-example shapes, which must agree on every other axis; `apply`
+    a tuple of arrays (the output of `parallel` or `branches` without `concat_axis`). No params.
+    """
+    _check_axis(axis, "Concatenate", "axis")
+
+    def init(key, input_shape):
+        shapes = _shape(input_shape, "Concatenate")
+        if not _is_shapes(shapes):
+            raise ValueError(f"Concatenate: input_shape must be a tuple of per-example shapes "
+                             f"(one per array to merge), got {input_shape!r}")
+        return {}, {}, _concat_shape(shapes, axis, "Concatenate", "input shapes", "axis")
+
+    def apply(params, state, x, *, key=None, train=False):
+        if not isinstance(x, (tuple, list)):
+            raise TypeError(f"Concatenate: x must be a tuple of arrays, got {_what(x)}")
+        return _concat(x, axis), state
+
+    return Layer(init, apply, "concatenate")
 
 
 @by_value
@@ -216,7 +318,7 @@ def residual(layer: Layer) -> Layer:
     def apply(params, state, x, *, key=None, train=False):
         y, new_state = _apply(layer, name, "residual", params[name], state[name], x,
                               _sub_key(key, 0), train)
-        return x + y, {name: new_state}
+        return jax.tree.map(jnp.add, x, y), {name: new_state}  # x + f(x) per input
 
     return Layer(init, apply, "residual")
 
@@ -228,5 +330,5 @@ def count_params(params: Params) -> int:
 
 __all__ = [
     "Layer", "InitFn", "ApplyFn", "Params", "State", "Shape",
-    "serial", "parallel", "residual", "sublayers", "count_params",
+    "serial", "parallel", "branches", "residual", "Concatenate", "sublayers", "count_params",
 ]

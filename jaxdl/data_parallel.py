@@ -13,10 +13,16 @@ Several processes (`jax.distributed`): each process passes the same data and set
 so nothing is put on a device another process owns, and `to_host` reads a replicated array that
 spans processes from the local copy.
 
+A process that dies is not handled here: JAX's coordination service aborts the others
+(SIGABRT, their stderr naming the lost process) `heartbeat_timeout_seconds` after the death, an
+argument of `jax.distributed.initialize` (default 100 s); the checkpoints saved before stay
+restorable (`jaxdl.checkpoint`, several processes).
+
 What is tested: one process with 4 CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count
 =4`), sharded vs one-device results to 1e-5, with batch norm; two processes x 2 CPU devices
 (gloo collectives, localhost): bit-equal results on both, equal to one process with 4 devices to
-1e-5 (tests/test_multiprocess.py).
+1e-5, a checkpoint saved by both and resumed bit for bit, and a SIGKILLed peer
+(tests/test_multiprocess.py).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 `summary(model, input_shape)` lists every layer in order with its path (the keys of the params
 dict: "0_conv2d", nested "2_residual/0_serial/1_conv2d"), its constructor call, its output shape,
 its parameter count and its state (batch-norm running statistics), then the totals. The layers
-of `serial`, `parallel` and `residual` are found through their `spec` (see `jaxdl.spec`) and
-indented under their combinator's row, which shows the totals of everything inside it. A layer
-without a spec (a hand-written `Layer(init, apply, name)`) is one row.
+of `serial`, `parallel`, `branches` and `residual` are found through their `spec` (see
+`jaxdl.spec`) and indented under their combinator's row, which shows the totals of everything
+inside it. A layer without a spec (a hand-written `Layer(init, apply, name)`) is one row.
 
 Nothing is initialised: the shapes come from `jax.eval_shape` of the model's own `init`, so the
 input shapes flow through the combinators exactly as in a real `init`, and a model that does not
@@ -21,14 +21,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.core import Layer, parallel, residual, serial, sublayers
+from jaxdl.core import Layer, branches, parallel, residual, serial, sublayers
 
 _COMBINATORS = {"jaxdl.core.serial": serial, "jaxdl.core.parallel": parallel,
-                "jaxdl.core.residual": residual}
+                "jaxdl.core.branches": branches, "jaxdl.core.residual": residual}
 _TYPE_WIDTH = 50
 
 
-def _check_shape(input_shape: Any) -> tuple[int, ...]:
+def _check_shape(input_shape: Any) -> Any:
+    """A tuple of ints >= 1, or (a model with several inputs) a tuple of such tuples."""
+    if isinstance(input_shape, (tuple, list)) and input_shape and all(
+            isinstance(s, (tuple, list)) for s in input_shape):
+        return tuple(_check_shape(s) for s in input_shape)
     ints = isinstance(input_shape, (tuple, list)) and all(
         isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in input_shape)
     if not ints:
@@ -41,8 +45,8 @@ def _check_shape(input_shape: Any) -> tuple[int, ...]:
 
 
 def _children(layer: Layer) -> tuple[Callable[..., Layer], tuple[Layer, ...], dict] | None:
-    """(combinator, its layers (`core.sublayers`), its other arguments) for serial, parallel and
-    residual, else None."""
+    """(combinator, its layers (`core.sublayers`), its other arguments) for serial, parallel,
+    branches and residual, else None."""
     subs = sublayers(layer)
     if not subs:
         return None
@@ -128,7 +132,8 @@ def summary(model: Layer, input_shape: tuple[int, ...], *, key: jax.Array | None
 
     Args:
       model: the `Layer` to describe.
-      input_shape: the shape of one example, no batch axis, e.g. (8, 8, 1).
+      input_shape: the shape of one example, no batch axis, e.g. (8, 8, 1); a tuple of shapes
+        for a model with several inputs, e.g. ((8, 8, 1), (3,)).
       key: the PRNG key handed to `init` (only its shape matters); default `jax.random.key(0)`.
       print_fn: called once with the table; None to only return it.
 

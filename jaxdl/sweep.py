@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxdl.checks import is_concrete
 from jaxdl.core import Layer
+from jaxdl.data.batching import example_shape, num_examples
 from jaxdl.losses import accuracy
 from jaxdl.optim.base import GradientTransformation
 from jaxdl.train.epoch import EpochConfig, dispatched, run_epoch
@@ -141,11 +142,12 @@ def vmap_fit(
     epochs, batch_size, out_shape = check_inputs(first, train, val, epochs, batch_size, keys[0],
                                                  "vmap_fit")
     metrics = default_metrics(out_shape, train[1]) if metrics is None else tuple(metrics)
-    data = [jnp.asarray(a) for a in (*train, *(val or (None, None))) if a is not None]
+    data = [jax.tree.map(jnp.asarray, a) for a in (*train, *(val or (None, None)))
+            if a is not None]
     data += [None] * (4 - len(data))
     config = EpochConfig(batch_size, tuple(metrics),
-                         val_batch=0 if val is None else min(1024, len(data[2])))
-    ts = _init_program(model, make_optimizer, tuple(data[0].shape[1:]), keys, hp, mhp)
+                         val_batch=0 if val is None else min(1024, num_examples(data[2])))
+    ts = _init_program(model, make_optimizer, example_shape(data[0]), keys, hp, mhp)
 
     def run(safe, ts, e):
         return _epoch_program(model, loss, make_optimizer, penalty, config._replace(safe=safe),

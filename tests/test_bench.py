@@ -62,7 +62,7 @@ def test_bench_runs_in_quick_mode_and_writes_table_metrics_figure(bench, tmp_pat
     assert metrics["settings"]["jax"] and metrics["settings"]["device"]
     measures = metrics["measures"]
     for prefix in ("train step", "Adam update", "Adam bandwidth", "MNIST-1D MLP", "sweep",
-                   "schedules", "data parallel"):
+                   "schedules", "data parallel", "streaming"):
         assert any(m.startswith(prefix) for m in measures), prefix
     shown = {"pass": "pass", "tie": "tie (noise)", "miss": "**miss**"}
     bench_table = table[table.index("| measure | jaxdl |"):].splitlines()

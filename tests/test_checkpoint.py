@@ -219,3 +219,23 @@ def test_save_records_every_leaf_for_restore_to_check(tmp_path, key):
             leaf.dtype, jax.dtypes.prng_key) else leaf)
         assert record["leaves"][name] == {"dtype": str(a.dtype), "shape": list(a.shape),
                                           "crc32": zlib.crc32(a.tobytes())}, name
+
+
+def test_restore_with_mesh_replicates_every_leaf_over_the_mesh(tmp_path, key):
+    """`restore(..., mesh=)` places the state as `fit(..., mesh=)` does: a full copy on every
+    device of the mesh (4 CPU devices here; tests/test_multiprocess.py runs 2 processes)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from jaxdl.data_parallel import data_mesh
+
+    ts = _state(key)
+    checkpoint.save(tmp_path, ts)
+    mesh = data_mesh()
+    restored = checkpoint.restore(tmp_path, checkpoint.abstract_state(MODEL, ADAM, (8, 8, 1)),
+                                  mesh=mesh)
+    for leaf in jax.tree.leaves(restored):
+        assert leaf.sharding == NamedSharding(mesh, PartitionSpec()) and len(leaf.devices()) == 4
+    assert_trees_equal(restored, ts)
+    with pytest.raises(TypeError, match=r"checkpoint.restore: mesh must be a jax.sharding.Mesh"
+                                        r".*got 'data'"):
+        checkpoint.restore(tmp_path, ts, mesh="data")

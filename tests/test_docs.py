@@ -26,7 +26,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 # module -> its reference page (docs/reference/NAME.md holds `::: jaxdl.NAME`)
 MODULES = ["core", "spec", "nn", "activations", "initializers", "losses", "optim", "schedules",
            "data", "data.preprocess", "data.augment", "train", "checkpoint", "sweep",
-           "data_parallel", "plot", "summary", "metrics", "export"]
+           "data_parallel", "plot", "summary", "metrics", "export", "precision"]
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if BLOCK.search(p.read_text())],

@@ -1,5 +1,5 @@
 """MaxPool2D, AvgPool2D and their 1-D versions against NumPy float64 loops (fundamentals 000,
-3.2.4)."""
+3.2.4); the global poolings against NumPy reductions and a pool whose window is the input."""
 
 import math
 
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from jaxdl.nn.pooling import AvgPool2D, AvgPool1D, MaxPool2D, MaxPool1D
+from jaxdl.nn.pooling import (
+    AvgPool2D, AvgPool1D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+    MaxPool2D, MaxPool1D)
 
 
 def same_pads(w, f, s):
@@ -147,3 +149,40 @@ def test_pool_bad_input_shapes_are_clear_errors(key):
         MaxPool2D(4).init(key, (3, 5, 1))
     with pytest.raises(TypeError, match=r"AvgPool2D: window must be an int .*got 2.0"):
         AvgPool2D(2.0)
+
+
+@pytest.mark.parametrize("make, reduce", [(GlobalMaxPool2D, np.max), (GlobalAvgPool2D, np.mean)])
+def test_global_pool2d_reduces_each_channel_over_the_image(key, x64, make, reduce):
+    x = jax.random.normal(key, (3, 5, 4, 2), jnp.float64)
+    layer = make()
+    params, state, out = layer.init(key, (5, 4, 2))
+    y, new_state = layer.apply(params, state, x)
+    assert params == {} and new_state == {} and out == (2,) and y.shape == (3, 2)
+    np.testing.assert_allclose(y, reduce(np.asarray(x), axis=(1, 2)), rtol=1e-12)
+    # the same as a pool whose window is the whole image
+    window = (MaxPool2D if make is GlobalMaxPool2D else AvgPool2D)((5, 4))
+    np.testing.assert_allclose(y, window.apply({}, {}, x)[0][:, 0, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, reduce", [(GlobalMaxPool1D, np.max), (GlobalAvgPool1D, np.mean)])
+def test_global_pool1d_reduces_each_channel_over_the_sequence(key, make, reduce):
+    x = jax.random.normal(key, (3, 7, 2))
+    _, _, out = make().init(key, (7, 2))
+    y, _ = make().apply({}, {}, x)
+    assert out == (2,)
+    np.testing.assert_allclose(y, reduce(np.asarray(x, np.float64), axis=1), rtol=1e-6)
+
+
+def test_global_pool_names_and_rank_errors(key):
+    assert [m().name for m in (GlobalMaxPool2D, GlobalAvgPool2D, GlobalMaxPool1D,
+                               GlobalAvgPool1D)] == ["globalmaxpool", "globalavgpool",
+                                                     "globalmaxpool1d", "globalavgpool1d"]
+    with pytest.raises(ValueError, match=r"GlobalAvgPool2D: input_shape must have 3 axes "
+                                         r"\(H, W, C\) \(no batch axis\), got \(8, 8\)"):
+        GlobalAvgPool2D().init(key, (8, 8))
+    with pytest.raises(ValueError, match=r"GlobalMaxPool1D: input_shape must have 2 axes .*got "
+                                         r"\(4, 4, 1\)"):
+        GlobalMaxPool1D().init(key, (4, 4, 1))
+    with pytest.raises(ValueError, match=r"GlobalMaxPool2D: x must be \(batch, H, W, C\), got "
+                                         r"shape \(2, 4, 1\)"):
+        GlobalMaxPool2D().apply({}, {}, jnp.ones((2, 4, 1)))

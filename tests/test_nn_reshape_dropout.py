@@ -1,4 +1,5 @@
-"""Flatten, Reshape (against NumPy reshapes) and Dropout (against its closed-form statistics)."""
+"""Flatten, Reshape (against NumPy reshapes), ZeroPadding and Cropping (against np.pad and NumPy
+slices) and Dropout (against its closed-form statistics)."""
 
 import functools
 
@@ -9,7 +10,8 @@ import pytest
 from jax.test_util import check_grads
 
 from jaxdl.nn.dropout import Dropout
-from jaxdl.nn.reshape import Flatten, Reshape
+from jaxdl.nn.reshape import (
+    Cropping1D, Cropping2D, Flatten, Reshape, ZeroPadding1D, ZeroPadding2D)
 
 
 def test_flatten_merges_per_example_axes_in_row_major_order(key):
@@ -53,6 +55,76 @@ def test_reshape_bad_shapes_are_clear_errors(key):
         Reshape((0, 3))
     with pytest.raises(TypeError, match=r"Reshape: shape must be a sequence of ints, got 5"):
         Reshape(5)
+
+
+@pytest.mark.parametrize("padding, pads", [(1, ((1, 1), (1, 1))), ((2, 0), ((2, 2), (0, 0))),
+                                           (((1, 0), (2, 3)), ((1, 0), (2, 3)))])
+def test_zero_padding2d_is_np_pad_with_zeros(key, padding, pads):
+    x = jax.random.normal(key, (2, 3, 4, 2))
+    layer = ZeroPadding2D(padding)
+    params, state, out = layer.init(key, (3, 4, 2))
+    y, _ = layer.apply(params, state, x)
+    ref = np.pad(np.asarray(x), ((0, 0), *pads, (0, 0)))
+    assert params == {} and y.shape == (2, *out) == ref.shape
+    np.testing.assert_array_equal(y, ref)
+
+
+@pytest.mark.parametrize("cropping, rows, cols", [(1, slice(1, 5), slice(1, 6)),
+                                                  ((2, 0), slice(2, 4), slice(0, 7)),
+                                                  (((0, 3), (1, 2)), slice(0, 3), slice(1, 5))])
+def test_cropping2d_is_a_numpy_slice(key, cropping, rows, cols):
+    x = jax.random.normal(key, (2, 6, 7, 3))
+    layer = Cropping2D(cropping)
+    _, _, out = layer.init(key, (6, 7, 3))
+    y, _ = layer.apply({}, {}, x)
+    ref = np.asarray(x)[:, rows, cols]
+    assert y.shape == (2, *out) == ref.shape
+    np.testing.assert_array_equal(y, ref)
+
+
+def test_1d_padding_and_cropping_and_their_round_trip(key):
+    x = jax.random.normal(key, (2, 5, 3))
+    y, _ = ZeroPadding1D((2, 1)).apply({}, {}, x)
+    assert ZeroPadding1D((2, 1)).init(key, (5, 3))[2] == (8, 3)
+    np.testing.assert_array_equal(y, np.pad(np.asarray(x), ((0, 0), (2, 1), (0, 0))))
+    back, _ = Cropping1D((2, 1)).apply({}, {}, y)
+    np.testing.assert_array_equal(back, x)
+    assert Cropping1D(2).init(key, (5, 3))[2] == (1, 3)
+    np.testing.assert_array_equal(Cropping1D(2).apply({}, {}, x)[0], np.asarray(x)[:, 2:3])
+    ints = jnp.arange(3).reshape(1, 3, 1)  # no float needed
+    np.testing.assert_array_equal(ZeroPadding1D(1).apply({}, {}, ints)[0][0, :, 0], [0, 0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: ZeroPadding2D(-1), ValueError, r"ZeroPadding2D: padding must be >= 0 on every side, "
+                                            r"got -1"),
+    (lambda: ZeroPadding2D(((1, -2), (0, 0))), ValueError,
+     r"ZeroPadding2D: padding must be >= 0 .*got \(\(1, -2\), \(0, 0\)\)"),
+    (lambda: ZeroPadding2D((1, 2, 3)), TypeError,
+     r"ZeroPadding2D: padding must be an int, 2 ints or 2 pairs of ints, got \(1, 2, 3\)"),
+    (lambda: ZeroPadding1D(1.5), TypeError,
+     r"ZeroPadding1D: padding must be an int or a \(low, high\) pair of ints, got 1.5"),
+    (lambda: Cropping1D(-1), ValueError, r"Cropping1D: cropping must be >= 0 .*got -1"),
+    (lambda: Cropping2D("1"), TypeError, r"Cropping2D: cropping must be an int.*got '1'"),
+])
+def test_padding_and_cropping_bad_arguments_name_layer_parameter_and_value(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_cropping_more_than_the_size_and_wrong_ranks_are_clear_errors(key):
+    with pytest.raises(ValueError, match=r"Cropping2D: cropping must leave at least one cell on "
+                                         r"spatial axis 1 \(size 4\), got cropping=\(2, 2\)"):
+        Cropping2D((1, 2)).init(key, (5, 4, 1))
+    with pytest.raises(ValueError, match=r"Cropping1D: cropping must leave .*axis 0 \(size 3\), "
+                                         r"got cropping=\(3, 0\)"):
+        Cropping1D((3, 0)).init(key, (3, 2))
+    with pytest.raises(ValueError, match=r"ZeroPadding2D: input_shape must have 3 axes .*got "
+                                         r"\(8, 8\)"):
+        ZeroPadding2D().init(key, (8, 8))
+    with pytest.raises(ValueError, match=r"Cropping1D: x must be \(batch, W, C\), got shape "
+                                         r"\(2, 5\)"):
+        Cropping1D().apply({}, {}, jnp.ones((2, 5)))
 
 
 def _train(layer, x, key):

@@ -58,12 +58,14 @@ ERRORS = [
     ("adam", "b2", lambda: jo.adam(0.1, b2=-0.1), V, "-0.1"),
     ("adam", "eps", lambda: jo.adam(0.1, eps=-1e-8), V, "-1e-08"),
     ("adam", "eps_root", lambda: jo.adam(0.1, eps_root=-1.0), V, "-1.0"),
+    ("adam", "mu_dtype", lambda: jo.adam(0.1, mu_dtype=jnp.int32), V, "int32"),
     ("adam", "nesterov", lambda: jo.adam(0.1, nesterov=1), T, "1"),
     ("adamw", "learning_rate", lambda: jo.adamw(-1e-3), V, "-0.001"),
     ("adamw", "b1", lambda: jo.adamw(0.1, b1=1.5), V, "1.5"),
     ("adamw", "b2", lambda: jo.adamw(0.1, b2=1.0), V, "1.0"),
     ("adamw", "eps", lambda: jo.adamw(0.1, eps=-1.0), V, "-1.0"),
     ("adamw", "eps_root", lambda: jo.adamw(0.1, eps_root=-1.0), V, "-1.0"),
+    ("adamw", "mu_dtype", lambda: jo.adamw(0.1, mu_dtype="bf17"), T, "'bf17'"),
     ("adamw", "weight_decay", lambda: jo.adamw(0.1, weight_decay=-1e-4), V, "-0.0001"),
     ("adamw", "mask", lambda: jo.adamw(0.1, mask={"w": 1.0}), T, "{'w': 1.0}"),
     ("adamw", "nesterov", lambda: jo.adamw(0.1, nesterov="yes"), T, "'yes'"),
@@ -100,6 +102,15 @@ ERRORS = [
     ("scale_by_adam", "eps", lambda: jo.scale_by_adam(eps=-1.0), V, "-1.0"),
     ("scale_by_adam", "eps_root", lambda: jo.scale_by_adam(eps_root=-1.0), V, "-1.0"),
     ("scale_by_adam", "nesterov", lambda: jo.scale_by_adam(nesterov=1), T, "1"),
+    ("scale_by_adam", "mu_dtype", lambda: jo.scale_by_adam(mu_dtype="int8"), V, "int8"),
+    ("loss_scale", "transform", lambda: jo.loss_scale(jo.adam), T, "function adam"),
+    ("loss_scale", "initial_scale", lambda: jo.loss_scale(jo.sgd(0.1), 0.0), V, "0.0"),
+    ("loss_scale", "initial_scale", lambda: jo.loss_scale(jo.sgd(0.1), float("inf")), V, "inf"),
+    ("loss_scale", "dynamic", lambda: jo.loss_scale(jo.sgd(0.1), dynamic="yes"), T, "'yes'"),
+    ("loss_scale", "period", lambda: jo.loss_scale(jo.sgd(0.1), period=0), V, "0"),
+    ("loss_scale", "factor", lambda: jo.loss_scale(jo.sgd(0.1), factor=1.0), V, "1.0"),
+    ("loss_scale", "min_loss_scale", lambda: jo.loss_scale(jo.sgd(0.1), 8.0, min_loss_scale=16.0),
+     V, "16.0"),
     ("scale_by_rprop", "learning_rate", lambda: jo.scale_by_rprop(-0.1), V, "-0.1"),
     ("scale_by_rprop", "eta_minus", lambda: jo.scale_by_rprop(0.1, eta_minus=0.0), V, "0.0"),
     ("scale_by_rprop", "eta_plus", lambda: jo.scale_by_rprop(0.1, eta_plus=1.0), V, "1.0"),
@@ -282,6 +293,7 @@ def _every_constructor_built():
         "apply_if_finite": jo.apply_if_finite(jo.adam(0.1), 1), "identity": jo.identity(),
         "set_to_zero": jo.set_to_zero(), "with_extra_args_support": jo.with_extra_args_support(
             optax.scale(2.0)), "inject_hyperparams": jo.inject_hyperparams(jo.adam)(0.1),
+        "loss_scale": jo.loss_scale(jo.adam(0.1)),
     }
 
 

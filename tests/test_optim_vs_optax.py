@@ -90,6 +90,16 @@ CASES = {
                                   mask=_weights),
         {"b1": _lo_hi(.7, .95), "b2": _lo_hi(.9, .999), "eps": _log(1e-8, 1e-4),
          "wd": _lo_hi(0.0, 0.1)}),
+    "adam_mu_bfloat16": (
+        lambda lr, h: jo.adam(lr, h["b1"], h["b2"], h["eps"], mu_dtype=jnp.bfloat16),
+        lambda lr, h: optax.adam(lr, h["b1"], h["b2"], h["eps"], mu_dtype=jnp.bfloat16),
+        {"b1": _lo_hi(.7, .95), "b2": _lo_hi(.9, .999), "eps": _log(1e-8, 1e-4)}),
+    "adamw_mu_bfloat16_nesterov": (
+        lambda lr, h: jo.adamw(lr, h["b1"], h["b2"], mu_dtype="bfloat16", weight_decay=h["wd"],
+                               nesterov=True),
+        lambda lr, h: optax.adamw(lr, h["b1"], h["b2"], mu_dtype="bfloat16",
+                                  weight_decay=h["wd"], nesterov=True),
+        {"b1": _lo_hi(.7, .95), "b2": _lo_hi(.9, .999), "wd": _lo_hi(0.0, 0.1)}),
     "adamw_nesterov": (
         lambda lr, h: jo.adamw(lr, h["b1"], h["b2"], weight_decay=h["wd"], nesterov=True),
         lambda lr, h: optax.adamw(lr, h["b1"], h["b2"], weight_decay=h["wd"], nesterov=True),

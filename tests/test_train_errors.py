@@ -110,13 +110,28 @@ def test_predict_on_one_example_without_a_batch_axis_says_to_add_it(after_4_epoc
         predict(CLS, after_4_epochs, 1.0)
 
 
-@pytest.mark.parametrize("x", [(X, X), {"a": X}])
-def test_several_inputs_get_a_clear_message(after_4_epochs, x):
+@pytest.mark.parametrize("x", [[X, X], {"a": X}])
+def test_inputs_that_are_neither_an_array_nor_a_tuple_get_a_clear_message(after_4_epochs, x):
     kind = type(x).__name__
-    with pytest.raises(TypeError, match=f"fit: train x must be one array, got a {kind} of"):
+    with pytest.raises(TypeError, match=f"fit: train x must be an array, or a tuple of arrays "
+                                        f"for a model with several inputs, got a {kind} of {len(x)}"):
         fit(CLS, _loss, optim.sgd(0.1), (x, Y), epochs=1, batch_size=16,
             key=jax.random.key(0))
-    with pytest.raises(TypeError, match=f"predict: x must be one array, got a {kind}"):
+    with pytest.raises(TypeError, match=f"predict: x must be an array, or a tuple of arrays .* "
+                                        f"got a {kind}"):
         predict(CLS, after_4_epochs, x)
-    with pytest.raises(TypeError, match=f"evaluate: data x must be one array, got a {kind}"):
+    with pytest.raises(TypeError, match=f"evaluate: data x must be an array, or a tuple .* got "
+                                        f"a {kind}"):
         evaluate(CLS, after_4_epochs, (x, Y))
+
+
+def test_two_inputs_for_a_one_input_model_say_which_shapes_do_not_fit():
+    with pytest.raises(TypeError, match=r"fit: train x with 2 inputs of shapes \[\(64, 4\), "
+                                        r"\(64, 4\)\] .* does not fit the model"):
+        fit(CLS, _loss, optim.sgd(0.1), ((X, X), Y), epochs=1, batch_size=16,
+            key=jax.random.key(0))
+    assert CALLS == []
+    with pytest.raises(ValueError, match=r"fit: train \(input 1\) x and y must have the same "
+                                         r"number of examples, got x with 63"):
+        fit(CLS, _loss, optim.sgd(0.1), ((X, X[:63]), Y), epochs=1, batch_size=16,
+            key=jax.random.key(0))

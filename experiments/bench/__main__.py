@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from experiments._harness import Experiment, run
-from experiments.bench import coldstart, parallel, peers
+from experiments.bench import coldstart, parallel, peers, precision, stream
 from experiments.bench.notes import explain
 from experiments.bench.util import (
     Paired, Row, analyze, copy_bandwidth, figure, fmt_s, matmul_rate, paired, seconds, table,
@@ -90,6 +90,7 @@ def main(quick: bool) -> Experiment:
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         floors(b)
         train_steps(b)
+        precision.section(b)
         optimizer_update(b)
         whole_run(b)
         cold_start(b)
@@ -97,6 +98,8 @@ def main(quick: bool) -> Experiment:
         sweep(b)
         schedule_cost(b)
         data_parallel(b)
+        streaming(b)
+        recurrent(b)
         report(b, f"jaxdl / baseline on {dev.device_kind} ({os.cpu_count()} cores)")
     return ex.finish()
 
@@ -497,6 +500,68 @@ def data_parallel(b: Bench) -> None:
     b.ex.metrics["measures"]["data parallel"] = {"ratio": scale, "equal": equal, "pass": equal,
                                                  "verdict": "pass" if equal else "miss"}
     b.columns.append("1 device")
+
+
+def streaming(b: Bench) -> None:
+    """8. fit from a memory-mapped .npy file 4x the in-memory cap (2 GiB vs 512 MiB) against the
+    in-memory fit of a subset that fits: seconds per example, and the streaming process's peak
+    RSS (each run in a process of its own; quick: a small file, in this process)."""
+    import tempfile
+
+    b.log("8. streaming from a file larger than memory")
+    rows = b.ex.pick(2 * 2**30 // (4 * stream.FEATURES), 40_000)  # 2 GiB of x
+    subset = b.ex.pick(1_000_000, 20_000)
+    with tempfile.TemporaryDirectory() as directory:
+        if b.quick:
+            stream.make(directory, rows, quick=True)
+            out = {k: stream.run(k, directory, subset) for k in ("stream", "memory")}
+        else:
+            def python(*args):
+                done = subprocess.run([sys.executable, "-m", "experiments.bench.stream", *args],
+                                      capture_output=True, text=True, timeout=1800,
+                                      env={**os.environ, "CI": "1"}, cwd=ROOT)
+                if done.returncode:
+                    raise RuntimeError(f"streaming {args[0]} failed:\n{done.stderr[-3000:]}")
+                return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+            python("make", directory, str(rows))
+            out = {k: json.loads(python(k, directory, str(subset))) for k in ("stream", "memory")}
+    st, mem = out["stream"], out["memory"]
+    ratio = st["s_per_example"] / mem["s_per_example"]
+    rss_ok = st["peak_rss_bytes"] <= 2**30
+    b.ex.metrics["streaming"] = b.facts["stream"] = {**out, "ratio": ratio, "rss_ok": rss_ok}
+    gib = st["file_bytes"] / 2**30
+    b.rows.append(Row(f"streaming: fit from a {gib:.2f} GiB memory-mapped .npy (4x a 512 MiB "
+                      f"in-memory cap), epoch time per example vs in-memory fit of "
+                      f"{mem['examples']:,} rows", "streaming epoch time",
+                      {"jaxdl": f"{st['s_per_example'] * 1e6:.2f} us/ex",
+                       "in memory": f"{mem['s_per_example'] * 1e6:.2f} us/ex"}, "in memory",
+                      ratio, ratio, ratio, 1.2))
+    rss = st["peak_rss_bytes"] / 2**30
+    b.rows.append(Row("streaming: peak resident memory of the training process (ru_maxrss) "
+                      f"while reading the {gib:.2f} GiB file, as a fraction of 1 GiB",
+                      "streaming peak RSS", {"jaxdl": f"{rss * 1024:.0f} MiB"}, "1 GiB", rss, rss,
+                      rss, 1.0))
+    for row in b.rows[-2:]:
+        b.ex.metrics["measures"][row.measure] = {"ratio": row.ratio, "target": row.target,
+                                                 "verdict": row.verdict,
+                                                 "pass": row.verdict == "pass"}
+    if "in memory" not in b.columns:
+        b.columns.append("in memory")
+
+
+def recurrent(b: Bench) -> None:
+    """9. The MNIST-1D paper's GRU (bidirectional, 6 units): fit's train step against the same GRU
+    written by hand as a lax.scan with optax (experiments/bench/gru.py); full runs only (quick:
+    two more full compiles, about 15 CPU-seconds, for a number that means nothing)."""
+    if b.quick:
+        return
+    b.log("9. GRU train step")
+    r = gru.measure(False)
+    b.add("GRU train step (MNIST-1D paper's bidirectional GRU, 6 units, batch 100): fit vs the "
+          "same GRU as a hand-written lax.scan + optax", "GRU: fit vs hand scan", r["fit_step_s"],
+          r["hand_step_s"], "JAX+optax",
+          Paired(r["fit_step_s"], r["hand_step_s"], r["ratio"], r["q1"], r["q3"]), 1.05)
 
 
 def report(b: Bench, title: str) -> None:

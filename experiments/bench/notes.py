@@ -189,4 +189,16 @@ def explain(rows: list[Row], f: dict, quick: bool) -> list[str]:
         f"{dp['samples_per_s_one']:.3g} samples/s: forced host devices share the same CPU "
         "cores and add an all-reduce per step, so this checks correctness, not scaling (on a "
         "multi-GPU machine the same run reports the scaling).")
+    st = f.get("stream")
+    if st:
+        s, m = st["stream"], st["memory"]
+        notes.append(
+            f"Streaming: `fit(model, loss, opt, ArrayStream(x.npy, y.npy, 512))`"
+            f" read {s['examples']:,} examples of a {s['file_bytes'] / 2**30:.2f} GiB file in "
+            f"{s['seconds']:.1f} s ({s['s_per_example'] * 1e6:.2f} us each) with a peak RSS of "
+            f"{s['peak_rss_bytes'] / 2**20:.0f} MiB; the in-memory fit of {m['examples']:,} rows "
+            f"took {m['s_per_example'] * 1e6:.2f} us per example (its process peaked at "
+            f"{m['peak_rss_bytes'] / 2**20:.0f} MiB). The file is memory-mapped and re-mapped "
+            "every 64 batches, so only the pages of a few batches stay resident; chunks of 64 "
+            "batches run as one compiled scan while a thread prepares the next.")
     return notes

@@ -22,6 +22,13 @@ directory, the step and the damage: `save` records every leaf's dtype, shape and
 loads the newest intact step instead, with a `CheckpointFallbackWarning` naming the steps it
 skipped.
 
+Several `jax.distributed` processes (a mesh over all of them, `fit(..., mesh=...)`): every
+process calls `save` with the same replicated state and directory; orbax's multi-process
+protocol has process 0 write it (arrays, record, metadata) while the others wait at barriers,
+after the processes checked that they hold the same bits. `restore` reads in the calling process
+alone (no barrier): `restore(..., mesh=mesh)` in each process puts the state back on the mesh,
+and a single process (no `jax.distributed`) restores the same checkpoint into plain arrays.
+
 The three fine-tuning states (fundamentals 000, transfer learning): predict only (`restore` then
 `train.predict`); train only the last layer(s) (`fit(..., init=(params, state), frozen=[...])`:
 frozen params get zero updates and their batch-norm state does not move); train everything from

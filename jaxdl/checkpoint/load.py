@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxdl.checkpoint import integrity
 from jaxdl.checkpoint.integrity import CheckpointCorruptError, CheckpointFallbackWarning
-from jaxdl.checkpoint.store import is_key, os_error, path_name, quiet, steps
+from jaxdl.checkpoint.store import is_key, local_options, os_error, path_name, quiet, steps
 
 
 def _stored(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -47,7 +47,8 @@ def _read(directory: str, step: int) -> dict:
         # nothing (no chained exception) keeping them alive
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            reader = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+            reader = ocp.Checkpointer(ocp.StandardCheckpointHandler(),
+                                      multiprocessing_options=local_options())
             try:  # the item alone: orbax's step metadata is not needed (nor trusted)
                 saved = reader.restore(os.path.join(os.path.abspath(directory), str(step),
                                                     integrity.ITEM))
@@ -109,13 +110,18 @@ def _build(directory: str, like: Any, step: int, saved: dict) -> Any:
 
 
 def restore(directory: str | os.PathLike, like: Any, *, step: int | None = None,
-            fallback: bool = False) -> Any:
+            fallback: bool = False, mesh: jax.sharding.Mesh | None = None) -> Any:
     """Load checkpoint `step` (default: the latest) into the pytree structure of `like`.
 
     Every array is read and checked (commit marker, metadata, and each leaf's dtype, shape and
     CRC-32 against the record `save` wrote) before anything is returned: a damaged checkpoint
     (truncated or corrupted metadata or array data, a missing file, a step directory without
     its commit marker) raises `CheckpointCorruptError`, never a partial or altered state.
+
+    The read is this process's alone (no barrier with other `jax.distributed` processes): a
+    checkpoint saved by several processes restores in one process (plain arrays, e.g. for
+    `predict`), or in each process of a run with `mesh=` (arrays replicated over the mesh, as
+    `fit(..., mesh=...)` places its state; each process reads the files itself).
 
     Args:
       directory: the directory `save` wrote.
@@ -125,6 +131,9 @@ def restore(directory: str | os.PathLike, like: Any, *, step: int | None = None,
       step: the step to load; None loads the latest.
       fallback: with `step=None`, load the newest intact step instead of failing on a damaged
         latest one; a `CheckpointFallbackWarning` names each step skipped and its damage.
+      mesh: a `jax.sharding.Mesh` (e.g. `data_parallel.data_mesh()`) to replicate every array
+        over (`data_parallel.replicate`), also one that spans several processes; None: arrays
+        on the default device.
 
     Returns:
       `like`'s pytree with the saved arrays (PRNG keys rebuilt with `like`'s implementation).
@@ -140,6 +149,19 @@ def restore(directory: str | os.PathLike, like: Any, *, step: int | None = None,
     directory = os.fspath(directory)
     if not isinstance(fallback, bool):
         raise TypeError(f"checkpoint.restore: fallback must be a bool, got {fallback!r}")
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"checkpoint.restore: mesh must be a jax.sharding.Mesh (e.g. "
+                        f"data_parallel.data_mesh()) or None, got {mesh!r}")
+    tree = _restore(directory, like, step, fallback)
+    if mesh is None:
+        return tree
+    from jaxdl.data_parallel import replicate
+
+    return replicate(tree, mesh)
+
+
+def _restore(directory: str, like: Any, step: int | None, fallback: bool) -> Any:
+    """`restore` without the placement on a mesh."""
     found = steps(directory)
     if not found:
         raise FileNotFoundError(f"checkpoint: directory {directory!r} holds no checkpoint")
@@ -165,7 +187,7 @@ def restore(directory: str | os.PathLike, like: Any, *, step: int | None = None,
             warnings.warn(CheckpointFallbackWarning(
                 f"checkpoint.restore: loading step {candidate} of {directory!r}, skipping the "
                 "damaged newer step(s) " + "; ".join(f"{s}: {p}" for s, p in skipped.items()),
-                skipped), stacklevel=2)
+                skipped), stacklevel=3)
         return _build(directory, like, candidate, saved)
     damage = "; ".join(f"step {s}: {p}" for s, p in skipped.items())
     raise CheckpointCorruptError(f"checkpoint.restore: no intact checkpoint in {directory!r}; "

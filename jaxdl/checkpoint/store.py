@@ -4,6 +4,14 @@ The tree is stored flat, one array per leaf keyed by its path ("params.0_dense.w
 their raw key data; with it, `save` stores jaxdl's integrity record (`integrity.record`: every
 leaf's dtype, shape and CRC-32) as a second item, so `restore` can tell a damaged
 checkpoint from an intact one.
+
+Several processes (`jax.distributed`): every process calls `save` with the same replicated
+state (what `fit(..., mesh=...)` trains), and orbax's multi-process protocol makes one checkpoint
+of it: process 0 alone writes the arrays, the record and orbax's metadata and commits the step,
+the others wait at orbax's barriers; the processes first compare the CRC-32 of their records, so
+a checkpoint is only written when every process holds the same bits. Listing (`steps`) and
+reading (`restore`) are local to the calling process: no barrier, so any subset of the processes,
+or one process of another run, can read a checkpoint.
 """
 
 from __future__ import annotations
@@ -44,10 +52,46 @@ def is_key(leaf: Any) -> bool:
         leaf.dtype, jax.dtypes.prng_key)
 
 
+def _host(leaf: Any, name: str) -> np.ndarray:
+    """This process's NumPy copy of `leaf`; a replicated array that spans several processes is
+    read from its local copy, one sharded over them is a ValueError (it has no copy here)."""
+    if is_key(leaf):
+        leaf = jax.random.key_data(leaf)
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        if not leaf.sharding.is_fully_replicated:
+            raise ValueError(f"checkpoint.save: leaf {name} is sharded over several processes "
+                             f"({leaf.sharding}), so this process holds only part of it; save "
+                             "a replicated state (what fit(..., mesh=...) trains)")
+        leaf = leaf.addressable_data(0)
+    return np.asarray(leaf)
+
+
 def _flat(tree: Any) -> dict[str, np.ndarray]:
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {path_name(p): np.asarray(jax.random.key_data(v) if is_key(v) else v)
-            for p, v in leaves}
+    return {path_name(p): _host(v, path_name(p)) for p, v in leaves}
+
+
+def _check_same(rec: dict, directory: str, step: int) -> None:
+    """With several processes: every one saves step `step` of the same bits (the CRC-32 of its
+    record), else the same ValueError in all of them, before anything is written."""
+    from jax.experimental import multihost_utils
+
+    mine = np.array([rec["crc32"], step], dtype=np.uint32)
+    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2)
+    if (every != mine).any():
+        raise ValueError(
+            f"checkpoint.save: the {len(every)} processes must save the same state and step, got "
+            f"(record CRC-32, step) per process {[tuple(int(v) for v in r) for r in every]} for "
+            f"{directory!r}; every process calls save with the replicated TrainState of one run")
+
+
+def local_options() -> Any:
+    """orbax's options for work of this process alone (listing and reading steps): with several
+    `jax.distributed` processes, no barrier waits for the others."""
+    import orbax.checkpoint as ocp
+
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
 
 
 @contextlib.contextmanager
@@ -66,12 +110,14 @@ def quiet():
 
 
 def manager(directory: str, keep: int | None, create: bool):
-    """orbax's CheckpointManager of `directory`, synchronous, keeping the last `keep` steps."""
+    """orbax's CheckpointManager of `directory`, synchronous, keeping the last `keep` steps;
+    `create` (saving) runs on every process, else (listing) on this one alone."""
     import orbax.checkpoint as ocp
 
+    extra = {} if create else {"multiprocessing_options": local_options()}
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create,
                                            cleanup_tmp_directories=create,
-                                           enable_async_checkpointing=False)
+                                           enable_async_checkpointing=False, **extra)
     return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
@@ -84,6 +130,12 @@ def save(directory: str | os.PathLike, train_state: Any, *, step: int | None = N
     a full disk) naming the directory and the step; the partial write is removed and the
     checkpoints already in `directory` are left as they were. Every leaf's dtype, shape and
     CRC-32 are saved with it (`<step>/jaxdl/metadata`), for `restore` to check.
+
+    With several `jax.distributed` processes every process calls `save` with the same state
+    (replicated over a mesh, as `fit(..., mesh=...)` trains it) and the same `directory`, which
+    every process must see (one machine, or a shared file system); process 0 writes, the others
+    wait for it (orbax's barriers). Processes that hold different bits or steps all raise a
+    ValueError before anything is written; a leaf sharded over processes is a ValueError.
 
     Args:
       directory: where `directory/<step>/` is written (created if missing).
@@ -105,18 +157,22 @@ def save(directory: str | os.PathLike, train_state: Any, *, step: int | None = N
         raise ValueError(f"checkpoint.save: step must be >= 0, got {step}")
     directory, step = os.fspath(directory), int(step)
     flat = _flat(train_state)
+    rec = record(flat)
+    if jax.process_count() > 1:
+        _check_same(rec, directory, step)
     try:
         with quiet():
             mgr = manager(directory, keep, create=True)
             try:
-                items = {ITEM: ocp.args.StandardSave(flat), RECORD: ocp.args.JsonSave(record(flat))}
+                items = {ITEM: ocp.args.StandardSave(flat), RECORD: ocp.args.JsonSave(rec)}
                 mgr.save(step, args=ocp.args.Composite(**items), force=True)
                 mgr.wait_until_finished()
             finally:
                 mgr.close()
     except Exception as e:
-        for partial in glob.glob(os.path.join(glob.escape(directory), f"{step}{TMP}*")):
-            shutil.rmtree(partial, ignore_errors=True)
+        if jax.process_index() == 0:  # the process that writes removes the partial write
+            for partial in glob.glob(os.path.join(glob.escape(directory), f"{step}{TMP}*")):
+                shutil.rmtree(partial, ignore_errors=True)
         code, detail = os_error(e)
         if code is None:
             raise

@@ -71,17 +71,28 @@ def check_xy(
     outside [0, classes), one-hot y whose last axis is not `classes`.
 
     Args:
-      x: (n, ...) inputs.
+      x: (n, ...) inputs, or a tuple of such arrays (a model with several inputs).
       y: (n,) integer labels or (n, ...) float targets.
       owner: the caller named in errors ("fit").
       classes: number of classes, if known.
       name: which pair this is ("train", "val").
     """
-    for label, a in (("x", x), ("y", y)):
-        if isinstance(a, (tuple, dict)):
-            raise TypeError(f"{owner}: {name} {label} must be one array, got a "
-                            f"{type(a).__name__} of {len(a)}; models with several inputs are not "
-                            "supported")
+    if isinstance(y, (tuple, list, dict)):
+        raise TypeError(f"{owner}: {name} y must be one array, got a {type(y).__name__} of "
+                        f"{len(y)}")
+    if isinstance(x, (list, dict)):
+        raise TypeError(f"{owner}: {name} x must be an array, or a tuple of arrays for a model "
+                        f"with several inputs, got a {type(x).__name__} of {len(x)}")
+    if isinstance(x, tuple):  # several inputs: each checked, all with the same examples
+        if not x:
+            raise ValueError(f"{owner}: {name} x is an empty tuple; pass an array, or one "
+                             "array per model input")
+        for i, xi in enumerate(x):
+            if isinstance(xi, (tuple, list, dict)):
+                raise TypeError(f"{owner}: {name} x[{i}] must be an array, got a "
+                                f"{type(xi).__name__}; nested inputs are not supported")
+            check_xy(xi, y, owner, classes=classes, name=f"{name} (input {i})")
+        return
     if not (checks.is_concrete(x) and checks.is_concrete(y)):
         return
     x, y = np.asarray(x), np.asarray(y)
@@ -111,4 +122,17 @@ def check_xy(
                          f"got shape {y.shape}")
 
 
-__all__ = ["batch_indices", "take", "check_xy"]
+def num_examples(x: Any) -> int:
+    """The number of examples of `x`: an array, or a tuple of arrays (several inputs)."""
+    return int(np.shape(jax.tree.leaves(x)[0])[0])
+
+
+def example_shape(x: Any) -> Any:
+    """The per-example shape of `x` (no batch axis), a tuple of such shapes for a tuple `x`:
+    the `input_shape` a layer's init takes."""
+    if isinstance(x, tuple):
+        return tuple(tuple(np.shape(a)[1:]) for a in x)
+    return tuple(np.shape(x)[1:])
+
+
+__all__ = ["batch_indices", "take", "check_xy", "num_examples", "example_shape"]

@@ -2,7 +2,9 @@
 
 Fundamentals 000, section 3.6: LRN (3.6.6-3.6.7), batch normalization and its inference
 statistics (3.6.8-3.6.10), group normalization (3.6.11), weight normalization (3.6.12).
-Channels are the last axis (NHWC); every statistic is computed in x's dtype.
+Channels are the last axis (NHWC). Statistics and the normalization are computed in at least
+float32 (a bfloat16/float16 x is upcast, as Flax does: a mean rounded to 8 or 11 bits shifts
+x - mean, and so the variance, by up to half its spacing); the output has x's dtype.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def _channels(input_shape: tuple[int, ...], owner: str) -> int:
         raise ValueError(f"{owner}: input_shape must have at least 1 axis (channels last), "
                          f"got {tuple(input_shape)}")
     return int(input_shape[-1])
+
+
+def _wide(x: jax.Array) -> jax.Array:
+    """x in at least float32 (bfloat16/float16 are upcast)."""
+    half = jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32
+    return x.astype(jnp.float32) if half else x
 
 
 def _per_channel(v: jax.Array, x: jax.Array) -> jax.Array:
@@ -47,7 +55,8 @@ def BatchNorm(momentum: ArrayLike = 0.99, eps: ArrayLike = 1e-5) -> Layer:
     `new = momentum * old + (1 - momentum) * batch` with the UNBIASED variance var_B * m / (m - 1):
     the fundamentals (000, 3.6.10) prescribe the unbiased estimate for inference. Flax and Haiku
     keep the biased one instead (PyTorch keeps the unbiased one). Eval: normalise with the running
-    mean and variance; the state is returned unchanged.
+    mean and variance; the state is returned unchanged. For a bfloat16/float16 x the statistics
+    are float32 and the state keeps its dtype (float32); y has x's dtype.
 
     Args:
       momentum: weight of the old running value, in [0, 1].
@@ -65,10 +74,11 @@ def BatchNorm(momentum: ArrayLike = 0.99, eps: ArrayLike = 1e-5) -> Layer:
 
     def apply(params, state, x, *, key=None, train=False):
         axes = tuple(range(x.ndim - 1))
+        out, x = x.dtype, _wide(x)
         if not train:
             x_hat = (x - _per_channel(state["mean"], x)) * jax.lax.rsqrt(
                 _per_channel(state["var"], x) + eps)
-            return _affine(params, x_hat), state
+            return _affine(params, x_hat).astype(out), state
         m = math.prod(x.shape[:-1])
         if m < 2:
             raise ValueError(
@@ -81,7 +91,7 @@ def BatchNorm(momentum: ArrayLike = 0.99, eps: ArrayLike = 1e-5) -> Layer:
         batch_var = (var.reshape(-1) * (m / (m - 1))).astype(state["var"].dtype)
         new_state = {"mean": momentum * state["mean"] + (1 - momentum) * batch_mean,
                      "var": momentum * state["var"] + (1 - momentum) * batch_var}
-        return _affine(params, x_hat), new_state
+        return _affine(params, x_hat).astype(out), new_state
 
     return Layer(init, apply, "batch_norm")
 
@@ -120,7 +130,7 @@ def GroupNorm(groups: int, eps: ArrayLike = 1e-5) -> Layer:
         return _scale_bias_init(c), {}, tuple(input_shape)
 
     def apply(params, state, x, *, key=None, train=False):
-        return _affine(params, _group_normalize(x, groups, eps)), state
+        return _affine(params, _group_normalize(_wide(x), groups, eps)).astype(x.dtype), state
 
     return Layer(init, apply, "group_norm")
 
@@ -143,7 +153,7 @@ def LayerNorm(eps: ArrayLike = 1e-5) -> Layer:
         return _scale_bias_init(_channels(input_shape, "LayerNorm")), {}, tuple(input_shape)
 
     def apply(params, state, x, *, key=None, train=False):
-        return _affine(params, _group_normalize(x, 1, eps)), state
+        return _affine(params, _group_normalize(_wide(x), 1, eps)).astype(x.dtype), state
 
     return Layer(init, apply, "layer_norm")
 

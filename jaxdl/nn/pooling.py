@@ -1,8 +1,11 @@
-"""Pooling layers: `MaxPool2D`, `AvgPool2D` (NHWC images) and `MaxPool1D`, `AvgPool1D` (NWC).
+"""Pooling layers: `MaxPool2D`, `AvgPool2D` (NHWC images) and `MaxPool1D`, `AvgPool1D` (NWC), and
+their global versions `GlobalMaxPool2D`, `GlobalAvgPool2D`, `GlobalMaxPool1D`, `GlobalAvgPool1D`.
 
 Fundamentals 000, section 3.2.4: pooling downsamples each feature map independently, keeping the
 maximum (max pooling) or the mean (average pooling) of every window, so the depth D is unchanged.
-Output size per spatial axis is `floor((W - F + 2P) / S) + 1`, as for a convolution.
+Output size per spatial axis is `floor((W - F + 2P) / S) + 1`, as for a convolution. Global
+pooling takes one window as large as the input (Lin et al. 2014, "Network in network"): one
+number per channel, whatever the input size.
 """
 
 from __future__ import annotations
@@ -111,4 +114,56 @@ def AvgPool1D(
     return _pool(1, "avg", "AvgPool1D", "(W, C)", window, strides, padding)
 
 
-__all__ = ["AvgPool2D", "AvgPool1D", "MaxPool2D", "MaxPool1D"]
+def _global_pool(n: int, kind: str, owner: str, layout: str) -> Layer:
+    axes = tuple(range(1, n + 1))
+
+    def init(key, input_shape):
+        checks.shape_rank(input_shape, n + 1, owner, layout)
+        return {}, {}, (input_shape[-1],)
+
+    def apply(params, state, x, *, key=None, train=False):
+        if x.ndim != n + 2:
+            raise ValueError(f"{owner}: x must be (batch, {layout[1:-1]}), got shape {x.shape}")
+        return (jnp.max if kind == "max" else jnp.mean)(x, axis=axes), state
+
+    return Layer(init, apply, f"global{kind}pool" + ("1d" if n == 1 else ""))
+
+
+@by_value
+def GlobalMaxPool2D() -> Layer:
+    """The maximum of each channel over the whole image: `y[n, d] = max_{i,j} x[n, i, j, d]`.
+
+    x: (batch, H, W, D) -> y: (batch, D). No params.
+    """
+    return _global_pool(2, "max", "GlobalMaxPool2D", "(H, W, C)")
+
+
+@by_value
+def GlobalAvgPool2D() -> Layer:
+    """The mean of each channel over the whole image: `y[n, d] = mean_{i,j} x[n, i, j, d]`.
+
+    x: (batch, H, W, D) -> y: (batch, D). No params.
+    """
+    return _global_pool(2, "avg", "GlobalAvgPool2D", "(H, W, C)")
+
+
+@by_value
+def GlobalMaxPool1D() -> Layer:
+    """The maximum of each channel over the sequence: `y[n, d] = max_i x[n, i, d]`.
+
+    x: (batch, W, D) -> y: (batch, D). No params.
+    """
+    return _global_pool(1, "max", "GlobalMaxPool1D", "(W, C)")
+
+
+@by_value
+def GlobalAvgPool1D() -> Layer:
+    """The mean of each channel over the sequence: `y[n, d] = mean_i x[n, i, d]`.
+
+    x: (batch, W, D) -> y: (batch, D). No params.
+    """
+    return _global_pool(1, "avg", "GlobalAvgPool1D", "(W, C)")
+
+
+__all__ = ["AvgPool2D", "AvgPool1D", "MaxPool2D", "MaxPool1D", "GlobalAvgPool2D",
+           "GlobalAvgPool1D", "GlobalMaxPool2D", "GlobalMaxPool1D"]

@@ -5,6 +5,7 @@ params = apply_updates(params, updates)`. Every formula is in the docstring of i
 tests check each optimizer against its optax namesake.
 """
 
+from jaxdl.optim.adam_scaling import ScaleByAdamState, scale_by_adam
 from jaxdl.optim.alias import (
     adagrad, adam, adamw, gd, momentum, nesterov, rmsprop, rprop, sgd)
 from jaxdl.optim.base import (
@@ -15,11 +16,12 @@ from jaxdl.optim.constraints import (
     WeightDecaySchedule, add_decayed_weights, clip, clip_by_global_norm, global_norm, max_norm)
 from jaxdl.optim.hyperparams import (
     InjectStatefulHyperparamsState, WrappedScheduleState, inject_hyperparams)
+from jaxdl.optim.loss_scaling import LossScaleState, loss_scale
 from jaxdl.optim.resilient import ScaleByRpropState, scale_by_rprop
 from jaxdl.optim.scaling import (
-    ScaleByAdamState, ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
-    ScaleByRStdDevState, ScaleByRStdDevWithCountState, ScaleByScheduleState, TraceState, scale,
-    scale_by_adam, scale_by_learning_rate, scale_by_rms, scale_by_rss, scale_by_stddev, trace)
+    ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState, ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState, ScaleByScheduleState, TraceState, scale, scale_by_learning_rate,
+    scale_by_rms, scale_by_rss, scale_by_stddev, trace)
 from jaxdl.optim.wrappers import ApplyIfFiniteState, apply_if_finite
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "max_norm",
     # wrappers
     "ApplyIfFiniteState", "apply_if_finite",
+    # loss scaling (float16 training)
+    "LossScaleState", "loss_scale",
     # hyperparameters in the state
     "InjectStatefulHyperparamsState", "WrappedScheduleState", "inject_hyperparams",
     # aliases

@@ -14,16 +14,19 @@ a building block's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from jax.typing import ArrayLike
 
 from jaxdl import checks
 from jaxdl.optim._math import _flag
+from jaxdl.optim.adam_scaling import check_adam, scale_by_adam
 from jaxdl.optim.base import GradientTransformation, Mask, ScalarOrSchedule, chain, identity
 from jaxdl.optim.constraints import add_decayed_weights, check_weight_decay
 from jaxdl.optim.resilient import check_rprop, rprop_transform
 from jaxdl.optim.scaling import (
-    check_adam, check_rms, check_rss, scale, scale_by_adam, scale_by_learning_rate, scale_by_rms,
-    scale_by_rss, scale_by_stddev, trace)
+    check_rms, check_rss, scale, scale_by_learning_rate, scale_by_rms, scale_by_rss,
+    scale_by_stddev, trace)
 from jaxdl.spec import by_value
 
 
@@ -178,13 +181,14 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: ArrayLike = 0.9, eps: ArrayL
 
 @by_value
 def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999,
-         eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, *, nesterov: bool = False
-         ) -> GradientTransformation:
+         eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, mu_dtype: Any = None, *,
+         nesterov: bool = False) -> GradientTransformation:
     """Adam (Kingma & Ba 2015): mu_t = b1 mu_{t-1} + (1 - b1) g_t, nu_t = b2 nu_{t-1} +
     (1 - b2) |g_t|^2, w <- w - lr_t mu_hat / (sqrt(nu_hat + eps_root) + eps) with
     mu_hat = mu_t / (1 - b1^t), nu_hat = nu_t / (1 - b2^t) (`nesterov`: NAdam, see
-    `scale_by_adam`). = chain(scale_by_adam(...), scale_by_learning_rate(lr)), as optax.adam
-    (without optax's `mu_dtype`: jaxdl keeps each leaf's dtype).
+    `scale_by_adam`). = chain(scale_by_adam(...), scale_by_learning_rate(lr)), as optax.adam.
+    A bfloat16/float16 param gets float32 moments (see `scale_by_adam`; optax keeps them in half
+    precision).
 
     Args:
       learning_rate: lr >= 0, a number, a jax array (traced in a sweep) or a schedule.
@@ -192,21 +196,24 @@ def adam(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0
       b2: EMA decay in [0, 1).
       eps: >= 0, outside the root.
       eps_root: >= 0, inside.
+      mu_dtype: dtype of the first moment (optax's), or None: the param's (float32 for a
+        half-precision param).
       nesterov: NAdam.
 
     Returns:
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "adam")
-    check_adam("adam", b1, b2, eps, eps_root, nesterov)
-    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov),
+    check_adam("adam", b1, b2, eps, eps_root, nesterov, mu_dtype)
+    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
                  scale_by_learning_rate(learning_rate))
 
 
 @by_value
 def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999,
-          eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, weight_decay: ScalarOrSchedule = 1e-4,
-          mask: Mask | None = None, *, nesterov: bool = False) -> GradientTransformation:
+          eps: ArrayLike = 1e-8, eps_root: ArrayLike = 0.0, mu_dtype: Any = None,
+          weight_decay: ScalarOrSchedule = 1e-4, mask: Mask | None = None, *,
+          nesterov: bool = False) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): w <- w - lr_t (adam_direction + weight_decay w), the
     decay decoupled from the adaptive scaling and multiplied by lr_t (as optax and PyTorch);
     `mask` selects the leaves to decay. = chain(scale_by_adam(...),
@@ -218,6 +225,7 @@ def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 
       b2: as `adam`.
       eps: as `adam`.
       eps_root: as `adam`.
+      mu_dtype: as `adam`.
       nesterov: as `adam`.
       weight_decay: lambda >= 0 (or a schedule).
       mask: pytree of bools (or params -> bools), True where to decay; None decays every leaf.
@@ -226,9 +234,9 @@ def adamw(learning_rate: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 
       A `GradientTransformation`; its updates are added to the params by `apply_updates`.
     """
     _lr(learning_rate, "adamw")
-    check_adam("adamw", b1, b2, eps, eps_root, nesterov)
+    check_adam("adamw", b1, b2, eps, eps_root, nesterov, mu_dtype)
     check_weight_decay("adamw", weight_decay, mask)
-    return chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov),
+    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
                  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
 
 

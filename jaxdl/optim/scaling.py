@@ -1,5 +1,5 @@
 """Scaling transforms, the adaptive part of every optimizer (fundamentals 002: GD -> SGD ->
-momentum -> AdaGrad -> RMSProp -> Adam; Rprop is in `resilient.py`).
+momentum -> AdaGrad -> RMSProp -> Adam; Adam is in `adam_scaling.py`, Rprop in `resilient.py`).
 
 Notation: g is the incoming update (a gradient), u the outgoing one, t = 1, 2, ... the step
 (`count` after the increment), lr the learning rate. Every hyperparameter may be a jax array
@@ -296,73 +296,8 @@ def scale_by_stddev(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial_scale
     return GradientTransformation(init, update)
 
 
-class ScaleByAdamState(NamedTuple):
-    count: jax.Array  # shape=(), dtype=int32: t, for the bias correction
-    mu: Updates  # first moment, EMA of g, shaped like the params
-    nu: Updates  # second moment, EMA of g^2, shaped like the params
-
-
-def check_adam(owner: str, b1: ArrayLike, b2: ArrayLike, eps: ArrayLike, eps_root: ArrayLike,
-               nesterov: bool) -> None:
-    """The hyperparameters of `scale_by_adam`: b1, b2 in [0, 1), eps, eps_root >= 0."""
-    checks.in_range(b1, "b1", owner, 0.0, 1.0, high_open=True)
-    checks.in_range(b2, "b2", owner, 0.0, 1.0, high_open=True)
-    checks.in_range(eps, "eps", owner, 0.0)
-    checks.in_range(eps_root, "eps_root", owner, 0.0)
-    _flag(nesterov, "nesterov", owner)
-
-
-@by_value
-def scale_by_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-8,
-                  eps_root: ArrayLike = 0.0, *, nesterov: bool = False) -> GradientTransformation:
-    """Adam scaling (Kingma & Ba 2015).
-
-    mu_t = b1 mu_{t-1} + (1 - b1) g_t,  nu_t = b2 nu_{t-1} + (1 - b2) |g_t|^2,
-    mu_hat = mu_t / (1 - b1^t),  nu_hat = nu_t / (1 - b2^t),
-    u = mu_hat / (sqrt(nu_hat + eps_root) + eps).
-    With `nesterov` (NAdam, Dozat 2016, as optax):
-    mu_hat = b1 mu_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t).
-    State `ScaleByAdamState(count, mu, nu)`.
-
-    Args:
-      b1: EMA decay of the first moment, in [0, 1).
-      b2: EMA decay of the second moment, in [0, 1).
-      eps: >= 0, outside the root.
-      eps_root: >= 0, inside the root.
-      nesterov: NAdam.
-
-    Returns:
-      A `GradientTransformation`.
-    """
-    check_adam("scale_by_adam", b1, b2, eps, eps_root, nesterov)
-
-    def init(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return ScaleByAdamState(_zero_count(), zeros, zeros)
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        mu = jax.tree.map(lambda g, m: _ema(g, m, b1, 1), updates, state.mu)
-        nu = jax.tree.map(lambda g, n: _ema(g, n, b2, 2), updates, state.nu)
-        count = _inc(state.count)
-        if nesterov:
-            mu_hat = jax.tree.map(
-                lambda m, g: _c(b1, m) * _debias(m, b1, _inc(count))
-                + _c(1 - b1, g) * _debias(g, b1, count), mu, updates)
-        else:
-            mu_hat = jax.tree.map(lambda m: _debias(m, b1, count), mu)
-        nu_hat = jax.tree.map(lambda n: _debias(n, b2, count), nu)
-        updates = jax.tree.map(
-            lambda m, v: m / (jnp.sqrt(v + _c(eps_root, v)) + _c(eps, v)), mu_hat, nu_hat)
-        return updates, ScaleByAdamState(count, mu, nu)
-
-    return GradientTransformation(init, update)
-
-
 __all__ = [
     "ScaleByScheduleState", "TraceState", "ScaleByRssState", "ScaleByRmsState",
     "ScaleByRmsWithCountState", "ScaleByRStdDevState", "ScaleByRStdDevWithCountState",
-    "ScaleByAdamState",
     "scale", "scale_by_learning_rate", "trace", "scale_by_rss", "scale_by_rms", "scale_by_stddev",
-    "scale_by_adam",
 ]

@@ -11,6 +11,8 @@ Where each idea lives:
   `ReduceLROnPlateau`, `ProgressBar`.
 - `loggers.py`: `PrintLogger` (one line per epoch), `CSVLogger`, `TensorBoard`.
 - `evaluate.py`: `evaluate` and `predict`.
+- `stream.py`: training from a source of batches (data larger than memory, a grain loader):
+  chunks of batches, each one compiled scan, the next prepared by a background thread.
 - `fit.py`: `fit`, the loop.
 
 No module keeps a cache of its own: every compiled program is a `jax.jit` whose cache is keyed by

@@ -54,24 +54,28 @@ def _where(ok: jax.Array, a: Any, b: Any) -> Any:
     return jax.tree.map(lambda u, v: jnp.where(ok, u, v), a, b)
 
 
-def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, config: EpochConfig,
-              ts: TrainState, epoch: jax.Array, x: jax.Array, y: jax.Array,
-              vx: jax.Array | None = None, vy: jax.Array | None = None
-              ) -> tuple[TrainState, dict[str, jax.Array], dict[str, jax.Array]]:
-    """One epoch of training, then validation (see the module docstring)."""
+def scan_steps(model: Layer, loss: Loss, optimizer: GradientTransformation, config: EpochConfig,
+               ts: TrainState, batch_at: Callable[[jax.Array], tuple[Any, Any]], n_steps: int,
+               step_key: jax.Array, first_step: jax.Array | int = 0
+               ) -> tuple[TrainState, jax.Array, dict[str, jax.Array]]:
+    """`n_steps` train steps as one `lax.scan`: step i trains on `batch_at(i)` with the key
+    `fold_in(step_key, first_step + i)`; returns (ts, bad, per-step metrics with "finite").
+
+    `bad` is the first non-finite step (counted from `first_step`) in guarded mode (`config.safe`
+    without `skip_nonfinite`: the carried state freezes at the last finite step), else -1.
+    """
     c = config
     skip, guard = c.skip_nonfinite, c.safe and not c.skip_nonfinite
     step = make_train_step(model, loss, optimizer, penalty=c.penalty, metrics=c.metrics,
                            frozen=c.frozen, check_grads=c.safe or skip)
-    perm_key, step_key = jax.random.split(jax.random.fold_in(ts.key, epoch))
-    idx, _ = batch_indices(perm_key, x.shape[0], c.batch_size, drop_last=True)
 
-    def body(carry, s):
+    def body(carry, i):
         ts, bad = carry
-        xb, yb = x[idx[s]], y[idx[s]]
+        xb, yb = batch_at(i)
         if c.sharding is not None:
-            xb = jax.lax.with_sharding_constraint(xb, c.sharding)
-            yb = jax.lax.with_sharding_constraint(yb, c.sharding)
+            xb, yb = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, c.sharding),
+                                  (xb, yb))
+        s = first_step + i
         new, m = step(ts, xb, yb, key=jax.random.fold_in(step_key, s))
         if skip:  # the optimizer skipped the update; keep the model state too
             new = new._replace(state=_where(m["finite"], new.state, ts.state))
@@ -81,35 +85,77 @@ def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
             bad = jnp.where((bad < 0) & ~m["finite"], s, bad)
         return (new, bad), m
 
-    steps = jnp.arange(idx.shape[0], dtype=jnp.int32)
+    steps = jnp.arange(n_steps, dtype=jnp.int32)
     (ts, bad), ms = jax.lax.scan(body, (ts, jnp.array(-1, jnp.int32)), steps)
-    finite = ms.pop("finite")
-    if not (guard or skip):  # skipped steps are not "bad": they are counted below
-        bad = jnp.where(jnp.any(~finite), jnp.argmax(~finite).astype(jnp.int32), bad)
-    # the means over the kept steps: the finite ones with skip, else those before `bad` (0 when
-    # none is kept: no NaN is made here, so `jax.debug_nans` stops at the op that made one)
-    keep = finite if skip else (bad < 0) | (steps < bad)
-    kept = jnp.sum(keep.astype(jnp.int32))
-    by_counts = {metric_name(m): m for m in c.metrics if counted(m)}
-    logs = {}
+    return ts, bad, ms
+
+
+def step_sums(config: EpochConfig, ms: dict[str, jax.Array], keep: jax.Array
+              ) -> dict[str, jax.Array]:
+    """Per-metric sums over the kept steps (`keep`, (steps,) bool): the sum of the per-step
+    means, or for a count metric (precision, recall, F1) the summed counts."""
+    by_counts = {metric_name(m) for m in config.metrics if counted(m)}
+    out = {}
     for k, v in ms.items():
-        if k in by_counts:  # sum the kept steps' counts, then the metric of the total
-            mask = keep.reshape((-1,) + (1,) * (v.ndim - 1))
-            logs[f"train_{k}"] = by_counts[k].from_counts(jnp.sum(jnp.where(mask, v, 0), axis=0))
-            continue
-        per_step = jnp.mean(v.astype(jnp.float32).reshape(steps.shape[0], -1), axis=1)
-        logs[f"train_{k}"] = jnp.sum(jnp.where(keep, per_step, 0.0)) / jnp.maximum(
-            kept, 1).astype(jnp.float32)
-    if c.val_batch:
-        val = batched_means(model, loss, c.metrics, c.val_batch, ts.params, ts.state, vx, vy)
+        if k in by_counts:
+            out[k] = jnp.sum(jnp.where(keep.reshape((-1,) + (1,) * (v.ndim - 1)), v, 0), axis=0)
+        else:
+            per_step = jnp.mean(v.astype(jnp.float32).reshape(keep.shape[0], -1), axis=1)
+            out[k] = jnp.sum(jnp.where(keep, per_step, 0.0))
+    return out
+
+
+def epoch_logs(model: Layer, loss: Loss, optimizer: GradientTransformation, config: EpochConfig,
+               ts: TrainState, sums: dict[str, jax.Array], kept: jax.Array,
+               vx: Any = None, vy: Any = None) -> dict[str, jax.Array]:
+    """The epoch's logs from `step_sums` over `kept` steps: "train_*" means (0 when none is
+    kept: no NaN is made here, so `jax.debug_nans` stops at the op that made one), "val_*"
+    (when `config.val_batch`) and "learning_rate" (when the optimizer exposes one)."""
+    by_counts = {metric_name(m): m for m in config.metrics if counted(m)}
+    logs = {f"train_{k}": by_counts[k].from_counts(v) if k in by_counts else
+            v / jnp.maximum(kept, 1).astype(jnp.float32) for k, v in sums.items()}
+    if config.val_batch:
+        val = batched_means(model, loss, config.metrics, config.val_batch, ts.params, ts.state,
+                            vx, vy)
         logs.update({f"val_{k}": v for k, v in val.items()})
     lr = learning_rate_of(ts.opt_state, optimizer)
     if lr is not None:
         logs["learning_rate"] = lr
+    return logs
+
+
+def state_finite(ts: TrainState) -> jax.Array:
+    """Params and optimizer state all finite."""
+    return all_finite([v for v in jax.tree.leaves((ts.params, ts.opt_state))
+                       if jnp.issubdtype(v.dtype, jnp.inexact)])
+
+
+def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, config: EpochConfig,
+              ts: TrainState, epoch: jax.Array, x: Any, y: jax.Array,
+              vx: Any = None, vy: jax.Array | None = None
+              ) -> tuple[TrainState, dict[str, jax.Array], dict[str, jax.Array]]:
+    """One epoch of training, then validation (see the module docstring). `x` is an array or a
+    tuple of arrays (a model with several inputs), each with the examples on axis 0."""
+    c = config
+    skip, guard = c.skip_nonfinite, c.safe and not c.skip_nonfinite
+    perm_key, step_key = jax.random.split(jax.random.fold_in(ts.key, epoch))
+    n = jax.tree.leaves(x)[0].shape[0]
+    idx, _ = batch_indices(perm_key, n, c.batch_size, drop_last=True)
+
+    def batch_at(s):
+        return jax.tree.map(lambda a: a[idx[s]], x), y[idx[s]]
+
+    ts, bad, ms = scan_steps(model, loss, optimizer, c, ts, batch_at, idx.shape[0], step_key)
+    finite = ms.pop("finite")
+    if not (guard or skip):  # skipped steps are not "bad": they are counted below
+        bad = jnp.where(jnp.any(~finite), jnp.argmax(~finite).astype(jnp.int32), bad)
+    # the means over the kept steps: the finite ones with skip, else those before `bad`
+    steps = jnp.arange(idx.shape[0], dtype=jnp.int32)
+    keep = finite if skip else (bad < 0) | (steps < bad)
+    kept = jnp.sum(keep.astype(jnp.int32))
+    logs = epoch_logs(model, loss, optimizer, c, ts, step_sums(c, ms, keep), kept, vx, vy)
     skipped = jnp.sum((~finite).astype(jnp.int32)) if skip else jnp.zeros((), jnp.int32)
-    float_leaves = [v for v in jax.tree.leaves((ts.params, ts.opt_state))
-                    if jnp.issubdtype(v.dtype, jnp.inexact)]
-    info = {"bad": bad, "kept": kept, "skipped": skipped, "finite_state": all_finite(float_leaves)}
+    info = {"bad": bad, "kept": kept, "skipped": skipped, "finite_state": state_finite(ts)}
     return ts, logs, info
 
 
@@ -145,4 +191,5 @@ def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, ch
             ts, pending = replaced, None
 
 
-__all__ = ["EpochConfig", "run_epoch", "epoch_program", "dispatched"]
+__all__ = ["EpochConfig", "run_epoch", "epoch_program", "dispatched", "scan_steps", "step_sums",
+           "epoch_logs", "state_finite"]

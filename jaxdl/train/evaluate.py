@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxdl import checks
 from jaxdl.core import Layer, Params, State
-from jaxdl.data.batching import check_xy
+from jaxdl.data.batching import check_xy, num_examples
 from jaxdl.data_parallel import placed_like, to_host
 from jaxdl.train.inputs import default_metrics
 from jaxdl.train.state import Loss, Metric, TrainState
@@ -24,7 +24,8 @@ def evaluate(
     model: Layer, train_state: TrainState, data: tuple[Any, Any],
     metrics: Sequence[Metric] | None = None, *, loss: Loss | None = None, batch_size: int = 1024,
 ) -> dict[str, float]:
-    """Mean metrics (and "loss" when `loss` is given) over all of `data = (x, y)`, eval mode.
+    """Mean metrics (and "loss" when `loss` is given) over all of `data = (x, y)`, eval mode
+    (x a tuple of arrays for a model with several inputs).
 
     The examples go through the model `batch_size` at a time; each batch's mean is weighted by
     its size (see `jaxdl.train.step.batched_means`). `metrics=None` takes fit's default:
@@ -33,11 +34,11 @@ def evaluate(
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"evaluate: data must be an (x, y) pair, got {type(data).__name__}")
     check_xy(data[0], data[1], "evaluate", name="data")
-    x, y = placed_like((jnp.asarray(data[0]), jnp.asarray(data[1])), train_state.params)
-    batch = min(checks.positive_int(batch_size, "batch_size", "evaluate"), x.shape[0])
+    x, y = placed_like(jax.tree.map(jnp.asarray, (data[0], data[1])), train_state.params)
+    batch = min(checks.positive_int(batch_size, "batch_size", "evaluate"), num_examples(x))
     if metrics is None:
         out = jax.eval_shape(lambda p, s, a: _outputs(model, p, s, a), train_state.params,
-                             train_state.state, x[:1])
+                             train_state.state, jax.tree.map(lambda a: a[:1], x))
         metrics = default_metrics(tuple(getattr(out, "shape", ())), np.asarray(data[1]))
     out = _means_program(model, loss, tuple(metrics), batch, train_state.params,
                          train_state.state, x, y)
@@ -52,16 +53,25 @@ _predict_program = jax.jit(_outputs, static_argnums=0)
 
 
 def predict(model: Layer, train_state: TrainState, x: Any) -> jax.Array:
-    """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape).
+    """Model outputs for `x` (batch, ...) in eval mode (jitted once per model and shape); x is
+    a tuple of such arrays for a model with several inputs.
 
     One example needs its batch axis: `predict(model, ts, x[None])`; an `x` without it is an
     error when the model fails on it or its outputs do not keep x's leading axis. With a
     TrainState that spans several processes (`fit(..., mesh=)` under `jax.distributed`), every
     process passes the same x and gets its own copy of the outputs.
     """
-    if isinstance(x, (tuple, dict)):
-        raise TypeError(f"predict: x must be one array, got a {type(x).__name__} of {len(x)}; "
-                        "models with several inputs are not supported")
+    if isinstance(x, (list, dict)):
+        raise TypeError(f"predict: x must be an array, or a tuple of arrays for a model with "
+                        f"several inputs, got a {type(x).__name__} of {len(x)}")
+    if isinstance(x, tuple):
+        if not x or any(np.ndim(a) == 0 for a in x):
+            raise ValueError(f"predict: x must be a tuple of arrays with a batch axis each, got "
+                             f"shapes {[np.shape(a) for a in x]}")
+        x = tuple(a if isinstance(a, (np.ndarray, jax.Array)) else np.asarray(a) for a in x)
+        y = _predict_program(model, train_state.params, train_state.state,
+                             placed_like(x, train_state.params))
+        return jax.tree.map(lambda a: a if a.is_fully_addressable else a.addressable_data(0), y)
     x = x if isinstance(x, (np.ndarray, jax.Array)) else np.asarray(x)  # jit takes both as is
     if np.ndim(x) == 0:
         raise ValueError(f"predict: x must have a batch axis, got a scalar {x!r}")

@@ -21,10 +21,12 @@ import numpy as np
 from jaxdl import checks, optim
 from jaxdl.core import Layer, Params, State
 from jaxdl.optim.base import GradientTransformation
+from jaxdl.data.batching import example_shape, num_examples
 from jaxdl.train.callbacks import Callback, EarlyStopping, ProgressBar
 from jaxdl.train.epoch import EpochConfig, dispatched, epoch_program
 from jaxdl.train.inputs import check_inputs, default_metrics
 from jaxdl.train.loggers import PrintLogger
+from jaxdl.train.stream import Source, is_stream, placer, stream_epochs
 from jaxdl.train.state import (
     History, Loss, Metric, NonFiniteError, TrainState, init_state, metric_name,
 )
@@ -58,8 +60,8 @@ def _start(model, optimizer, x, key, init, frozen, skip) -> tuple[TrainState, An
     """The first TrainState, the wrapped optimizer and the frozen layer keys."""
     from jaxdl.checkpoint import layer_keys
 
-    ts = init if isinstance(init, TrainState) else init_state(model, optimizer, x.shape[1:],
-                                                              key, init)
+    ts = init if isinstance(init, TrainState) else init_state(model, optimizer,
+                                                              example_shape(x), key, init)
     frozen = layer_keys(ts.params, frozen, "fit") if frozen else ()
     wrapped = wrap_optimizer(optimizer, tuple(ts.params), frozen, skip)
     if not isinstance(init, TrainState) and wrapped is not optimizer:
@@ -107,22 +109,23 @@ def _check_resume(ts: TrainState, user: GradientTransformation, wrapped: Gradien
             f"epochs > {first}")
 
 
-def _epochs(run, ts: TrainState, first: int, steps: int, epochs: int, ahead: bool, skip: bool
+def _epochs(epochs_run, steps: int | None
             ) -> Generator[tuple[int, TrainState, dict[str, float], int], TrainState | None, None]:
-    """Yield (epoch, state, logs, skipped) for epochs `first` .. `epochs - 1`; raise
-    NonFiniteError at the first non-finite step (unless `skip`). A state sent in replaces the
-    one the next epoch starts from."""
-    epochs_run = dispatched(run, ts, first, epochs, ahead=ahead, check=not skip)
+    """Yield (epoch, state, logs, skipped) from `epochs_run` (`dispatched` or `stream_epochs`);
+    raise NonFiniteError at the first non-finite step. A state sent in replaces the one the next
+    epoch starts from."""
     replaced = None
     while True:
         try:
             epoch, ts, logs, info = epochs_run.send(replaced)
         except StopIteration:
             return
+        steps = info.get("steps", steps)
         if info["bad"] >= 0:  # ts is the guarded re-run's: the last finite state
+            where = "" if steps is None else f" (global step {epoch * steps + info['bad']})"
             raise NonFiniteError(
-                f"fit: non-finite loss or gradient at epoch {epoch}, step {info['bad']} (global "
-                f"step {epoch * steps + info['bad']}); .train_state holds the last finite "
+                f"fit: non-finite loss or gradient at epoch {epoch}, step {info['bad']}{where}; "
+                ".train_state holds the last finite "
                 "state. Lower the learning rate, clip gradients, check the data, or pass "
                 "skip_nonfinite=True.", ts, epoch, int(info["bad"]))
         nan = not info["kept"]  # every step skipped: the train means are NaN, not 0
@@ -145,26 +148,37 @@ def _watchers(callbacks, stopper, epochs, first, shown, verbose) -> list:
 
 
 def fit(
-    model: Layer, loss: Loss, optimizer: GradientTransformation, train: tuple[Any, Any], *,
-    val: tuple[Any, Any] | None = None, epochs: int, batch_size: int, key: jax.Array | None = None,
+    model: Layer, loss: Loss, optimizer: GradientTransformation, train: Any, *,
+    val: tuple[Any, Any] | None = None, epochs: int, batch_size: int | None = None,
+    key: jax.Array | None = None,
     metrics: Sequence[Metric] | None = None, patience: int | None = None,
     monitor: str = "val_loss", callbacks: Sequence[Callback] = (), verbose: int = 1,
     penalty: Penalty | None = None, skip_nonfinite: bool = False, init: Init = None,
     frozen: Sequence[str | int] = (), mesh: jax.sharding.Mesh | None = None,
+    steps_per_epoch: int | None = None, chunk: int = 32,
 ) -> tuple[TrainState, History]:
-    """Train `model` on `train = (x, y)` by mini-batch gradient descent; return (state, history).
+    """Train `model` on `train = (x, y)`, or on a source of batches, by mini-batch gradient
+    descent; return (state, history).
 
-    Each epoch is one compiled program: a `lax.scan` over `n // batch_size` shuffled batches (the
-    last partial batch is dropped), then validation on `val = (x, y)` (eval mode, batched).
+    In memory, each epoch is one compiled program: a `lax.scan` over `n // batch_size` shuffled
+    batches (the last partial batch is dropped), then validation on `val = (x, y)` (eval mode,
+    batched). From a source of (x, y) batches (data larger than memory, a grain loader; see
+    `jaxdl.train.stream`), each chunk of `chunk` batches is one compiled scan, the next chunk
+    read by a background thread meanwhile.
 
     Args:
       model: a Layer.
       loss: `loss(outputs, targets) -> scalar mean`.
       optimizer: an optax-contract GradientTransformation (jaxdl.optim or optax).
-      train: an (x (n, ...), y (n, ...)) pair; checked before anything compiles.
+      train: an (x (n, ...), y (n, ...)) pair, x a tuple of arrays for a model with several
+        inputs; or a source of such (x, y) NumPy batches: a callable `epoch -> batches` (the
+        resumable form, e.g. `jaxdl.data.streaming.ArrayStream`), a re-iterable (a grain
+        dataset, read once per epoch) or an iterator (one pass across epochs). Checked (for a
+        source: its first batch) before anything compiles.
       val: an (x (n, ...), y (n, ...)) pair; checked before anything compiles.
       epochs: total number of epochs; a resumed run (`init` a TrainState) starts at epoch
         `step // steps_per_epoch`.
+      batch_size: the batch size for arrays; for a source, its (global) batch size or None.
       key: base PRNG key (init, permutations, dropout); not needed to resume a TrainState.
       metrics: `metric(outputs, y) -> scalar` functions recorded per epoch (see jaxdl.metrics);
         None: accuracy for a classifier (2+ outputs, integer or one-hot y), none otherwise (a
@@ -184,23 +198,43 @@ def fit(
         (params, state) to start from with a fresh optimizer state (fine-tuning).
       frozen: top-level layer keys ("0_dense") or positions whose params get zero updates and
         whose model state (batch-norm statistics) does not move.
-      mesh: a `jax.sharding.Mesh` with a "data" axis (see jaxdl.data_parallel) to shard batches.
+      mesh: a `jax.sharding.Mesh` with a "data" axis (see jaxdl.data_parallel) to shard batches;
+        with several processes, each process's source yields its own rows of each batch.
+      steps_per_epoch: for a source: batches per epoch (default `len(source)`, else what epoch 0
+        yields); needed to resume a source without len().
+      chunk: for a source: batches per compiled scan (host memory holds two chunks).
     """
     resume = isinstance(init, TrainState)
     if key is None and not resume:
         raise ValueError("fit: key must be a PRNG key (or pass init=a TrainState), got None")
-    epochs, batch_size, out_shape = check_inputs(
-        model, train, val, epochs, batch_size, jax.random.key(0) if key is None else key, "fit",
-        (init.params, init.state) if resume else init)
-    metrics = default_metrics(out_shape, train[1]) if metrics is None else tuple(metrics)
+    params_state = (init.params, init.state) if resume else init
+    key_or_0 = jax.random.key(0) if key is None else key
+    if is_stream(train):
+        source = Source(train, steps_per_epoch, chunk, init if resume else None, mesh,
+                        batch_size)
+        epochs, _, out_shape = check_inputs(model, source.first_batch, val, epochs,
+                                            source.local_batch, key_or_0, "fit", params_state)
+        batch_size, steps, first_y = source.global_batch, source.steps, source.first_batch[1]
+        x0 = source.first_batch[0]
+    else:
+        if steps_per_epoch is not None:
+            raise ValueError(f"fit: steps_per_epoch is for a source of batches; with arrays an "
+                             f"epoch is n // batch_size steps, got steps_per_epoch="
+                             f"{steps_per_epoch!r}")
+        epochs, batch_size, out_shape = check_inputs(model, train, val, epochs, batch_size,
+                                                     key_or_0, "fit", params_state)
+        x0, first_y, source = train[0], train[1], None
+    metrics = default_metrics(out_shape, first_y) if metrics is None else tuple(metrics)
     if patience is not None:
         checks.positive_int(patience, "patience", "fit")
         _check_monitor(monitor, metrics, val is not None)
-    data = [jnp.asarray(a) for a in (*train, *(val or (None, None))) if a is not None]
+    data = [jax.tree.map(jnp.asarray, a) for a in
+            ((*train, *(val or ())) if source is None else (val or ())) if a is not None]
     user_optimizer = optimizer
-    ts, optimizer, frozen = _start(model, optimizer, data[0], key, init, frozen, skip_nonfinite)
-    steps = data[0].shape[0] // batch_size
-    first = int(ts.step) // steps
+    ts, optimizer, frozen = _start(model, optimizer, x0, key, init, frozen, skip_nonfinite)
+    if source is None:
+        steps = num_examples(data[0]) // batch_size
+    first = int(ts.step) // steps if resume else 0
     if resume:
         _check_resume(ts, user_optimizer, optimizer, first, epochs)
     stopper = EarlyStopping(monitor, patience)
@@ -210,20 +244,26 @@ def fit(
 
         sharding = batch_sharding(mesh, batch_size, "fit")
         ts, data = replicate((ts, data), mesh)
+    val_data = data[-2:] if val is not None else [None, None]
     config = EpochConfig(batch_size, metrics, penalty, skip_nonfinite, frozen, sharding,
-                         val_batch=0 if val is None else min(1024, len(data[2])))
+                         val_batch=0 if val is None else min(1024, num_examples(val_data[0])))
+    if source is None:
+        def run(safe, ts, e):
+            return epoch_program(model, loss, optimizer, config._replace(safe=safe), ts, e, *data)
 
-    def run(safe, ts, e):
-        return epoch_program(model, loss, optimizer, config._replace(safe=safe), ts, e, *data)
-
+        epochs_gen = dispatched(run, ts, first, epochs,
+                                ahead=patience is None and not callbacks, check=not skip_nonfinite)
+    else:
+        epochs_gen = stream_epochs(model, loss, optimizer, config, ts, source.batches, first,
+                                   epochs, steps, source.chunk, source.spec, placer(mesh),
+                                   tuple(val_data), not skip_nonfinite, "fit")
     shown = ("train_loss", monitor, *(f"val_{metric_name(m)}" for m in metrics[:1]))
     watchers = _watchers(callbacks, stopper, epochs, first, shown, verbose)
     values, history, stopped = {}, History({}), None
     try:
         for cb in watchers:
             getattr(cb, "on_train_begin", lambda s: None)(ts)
-        epochs_run = _epochs(run, ts, first, steps, epochs, patience is None and not callbacks,
-                             skip_nonfinite)
+        epochs_run = _epochs(epochs_gen, steps)
         replaced, t0 = None, time.perf_counter()
         while True:
             try:

@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxdl import checks
 from jaxdl.core import Layer, sublayers
-from jaxdl.data.batching import check_xy
+from jaxdl.data.batching import check_xy, example_shape, num_examples
 
 
 def check_key(key: Any, owner: str) -> None:
@@ -51,8 +51,23 @@ def _shapes(layer: Layer, shape: tuple[int, ...], dtype: Any, key: Any,
             raise _ContractError(f"apply must return a (y, new_state) pair, got {kind}")
         return out[0]
 
-    y = jax.eval_shape(outputs, *ps, jax.ShapeDtypeStruct((1, *shape), dtype))
+    y = jax.eval_shape(outputs, *ps, batch_of_one(shape, dtype))
     return box.get("declared"), y
+
+
+def batch_of_one(shape: Any, dtype: Any) -> Any:
+    """A `ShapeDtypeStruct` batch of one example of per-example `shape` and `dtype`; for a model
+    with several inputs, `shape` and `dtype` are tuples (one per input) and so is the result."""
+    if isinstance(dtype, tuple):
+        return tuple(jax.ShapeDtypeStruct((1, *s), d) for s, d in zip(shape, dtype))
+    return jax.ShapeDtypeStruct((1, *shape), dtype)
+
+
+def example_dtype(x: Any) -> Any:
+    """The dtype jnp gives x (a tuple of dtypes for a tuple x)."""
+    if isinstance(x, tuple):
+        return tuple(example_dtype(a) for a in x)
+    return jnp.asarray(x[:1]).dtype
 
 
 def locate(layer: Layer, shape: tuple[int, ...], dtype: Any, key: Any, path: str = ""
@@ -79,7 +94,7 @@ def locate(layer: Layer, shape: tuple[int, ...], dtype: Any, key: Any, path: str
                 f"layer {where} ({child!r}) declares the output shape {declared} in init, but "
                 f"its apply produces {produced}")
         if serial and declared is not None:
-            shape = declared
+            shape, dtype = declared, getattr(y, "dtype", dtype)
     return None
 
 
@@ -102,11 +117,11 @@ def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: An
     check_key(key, owner)
     x, y = pair(train, "train")
     check_xy(x, y, owner, name="train")
-    n = len(x)
+    n = num_examples(x)
     if batch_size > n:
         raise ValueError(f"{owner}: batch_size must be <= the number of training examples {n}, "
                          f"got {batch_size}. Use a smaller batch.")
-    shape, x_dtype = tuple(np.shape(x)[1:]), jnp.asarray(x[:1]).dtype
+    shape, x_dtype = example_shape(x), example_dtype(x)
     try:
         declared, outputs = _shapes(model, shape, x_dtype, key, init)
     except (ValueError, TypeError) as err:
@@ -114,8 +129,10 @@ def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: An
         error = TypeError if isinstance(err, TypeError) else ValueError
         if culprit is not None:
             raise error(f"{owner}: the model is not consistent: {culprit}") from err
-        raise error(f"{owner}: train x of shape {np.shape(x)} and dtype {x_dtype} does not fit "
-                    f"the model: {err}") from err
+        what = (f"of shape {np.shape(x)} and dtype {x_dtype}" if not isinstance(x, tuple) else
+                f"with {len(x)} inputs of shapes {[np.shape(a) for a in x]} and dtypes "
+                f"{list(x_dtype)}")
+        raise error(f"{owner}: train x {what} does not fit the model: {err}") from err
     out_shape = tuple(getattr(outputs, "shape", ()))
     if declared is not None and out_shape[1:] != declared:
         culprit = locate(model, shape, x_dtype, key) or (
@@ -131,9 +148,10 @@ def check_inputs(model: Layer, train: Any, val: Any, epochs: Any, batch_size: An
     check_xy(x, y, owner, classes=classes, name="train")
     if val is not None:
         vx, vy = pair(val, "val")
-        if tuple(np.shape(vx)[1:]) != shape:
+        if isinstance(vx, tuple) != isinstance(x, tuple) or example_shape(vx) != shape:
+            got = example_shape(vx) if isinstance(vx, tuple) else np.shape(vx)
             raise ValueError(f"{owner}: val x must have the per-example shape of train x {shape}, "
-                             f"got shape {np.shape(vx)}")
+                             f"got shape {got}")
         check_xy(vx, vy, owner, classes=classes, name="val")
     return epochs, batch_size, out_shape
 

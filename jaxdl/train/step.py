@@ -43,29 +43,49 @@ def make_train_step(
     `jaxdl.metrics`), and "finite": `isfinite(loss)` (a scalar,
     free); with `check_grads` also every gradient finite, and a non-finite loss turns the grads
     into NaN so that `apply_if_finite` skips that update too (one more pass over the gradients).
+
+    Loss scaling: when the optimizer state holds an `optim.loss_scale` state (found through
+    `chain`, `freeze` and `apply_if_finite`), the grads are those of S * L (in at least float32),
+    "loss" is L, and S is adjusted from whether the grads are finite, also when a wrapper outside
+    `loss_scale` skipped the update (fit's `skip_nonfinite`). A skipped overflow is not a
+    failure: with `check_grads`, "finite" is then `isfinite(L)` and every update finite.
     """
+    from jaxdl.optim.loss_scaling import adjust, find_loss_scale, replace_loss_scale
+
     frozen = tuple(frozen)
 
-    def objective(params, state, x, y, key):
+    def objective(params, state, x, y, key, scale):
         if frozen:  # no gradient flows into frozen layers, so XLA drops their backward pass
             params = {k: jax.lax.stop_gradient(v) if k in frozen else v for k, v in params.items()}
         outputs, new_state = model.apply(params, state, x, key=key, train=True)
         value = loss(outputs, y)
         if penalty is not None:
             value = value + penalty(params)
-        return value, (new_state, outputs)
+        if scale is None:
+            return value, (new_state, outputs, value)
+        wide = jnp.float32 if jnp.finfo(value.dtype).bits < 32 else value.dtype
+        return value.astype(wide) * scale.astype(wide), (new_state, outputs, value)
 
     def step(ts: TrainState, x: jax.Array, y: jax.Array, key: jax.Array | None = None):
         key = jax.random.fold_in(ts.key, ts.step) if key is None else key
-        (value, (new_state, outputs)), grads = jax.value_and_grad(objective, has_aux=True)(
-            ts.params, ts.state, x, y, key)
+        scaling = find_loss_scale(ts.opt_state, "make_train_step")
+        scale = None if scaling is None else scaling.loss_scale
+        (_, (new_state, outputs, value)), grads = jax.value_and_grad(objective, has_aux=True)(
+            ts.params, ts.state, x, y, key, scale)
         finite = jnp.isfinite(value)
         if check_grads:
             grads = jax.tree.map(lambda g: jnp.where(finite, g, jnp.full_like(g, jnp.nan)), grads)
-            finite = all_finite(grads)
+            if scaling is None:
+                finite = all_finite(grads)
         if frozen:
             new_state = {k: ts.state[k] if k in frozen else v for k, v in new_state.items()}
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        if scaling is not None:
+            moved = adjust(scaling, all_finite(grads))
+            opt_state = replace_loss_scale(opt_state, find_loss_scale(opt_state, "")._replace(
+                loss_scale=moved.loss_scale, counter=moved.counter))
+            if check_grads:
+                finite = finite & all_finite(updates)
         params = optim.apply_updates(ts.params, updates)
         out = {"loss": value, **{metric_name(m): m.counts(outputs, y) if counted(m) else
                                  m(outputs, y) for m in metrics}, "finite": finite}
@@ -89,20 +109,21 @@ def batched_means(model: Layer, loss: Loss | None, metrics: Sequence[Metric], ba
     def sums(xb, yb):
         outputs, _ = model.apply(params, state, xb, train=False)
         return {k: f.counts(outputs, yb) if counted(f) else
-                f(outputs, yb).astype(jnp.float32) * xb.shape[0] for k, f in fns.items()}
+                f(outputs, yb).astype(jnp.float32) * yb.shape[0] for k, f in fns.items()}
 
-    n = x.shape[0]
+    n = y.shape[0]
     chunks, tail = divmod(n, batch)
+    part = lambda a, lo, hi: jax.tree.map(lambda v: v[lo:hi], a)  # noqa: E731
     parts = []
     if chunks == 1:
-        parts.append(sums(x[:batch], y[:batch]))
+        parts.append(sums(part(x, 0, batch), y[:batch]))
     elif chunks > 1:
-        xs = x[:chunks * batch].reshape(chunks, batch, *x.shape[1:])
-        ys = y[:chunks * batch].reshape(chunks, batch, *y.shape[1:])
+        xs, ys = jax.tree.map(lambda v: v[:chunks * batch].reshape(chunks, batch, *v.shape[1:]),
+                              (x, y))
         per = jax.lax.map(lambda xy: sums(*xy), (xs, ys))
         parts.append({k: jnp.sum(v, axis=0) for k, v in per.items()})
     if tail:
-        parts.append(sums(x[chunks * batch:], y[chunks * batch:]))
+        parts.append(sums(part(x, chunks * batch, n), y[chunks * batch:]))
     totals = {k: sum(p[k] for p in parts) for k in fns}
     return {k: fns[k].from_counts(v) if counted(fns[k]) else v / n for k, v in totals.items()}
 

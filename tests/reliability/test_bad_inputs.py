@@ -25,10 +25,14 @@ from jaxdl import checkpoint, optim, schedules
 from jaxdl import initializers as inits
 from jaxdl import losses as L
 from jaxdl.activations import LeakyRelu, Maxout, PReLU, Relu, RReLU, Softmax
-from jaxdl.core import Layer, serial
+from jaxdl.core import Concatenate, Layer, branches, serial
 from jaxdl.data import augment, batch_indices, preprocess, spirals, split
 from jaxdl.nn import (
-    BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten, GroupNorm, MaxPool2D, Reshape)
+    BatchNorm, Conv1D, Conv2D, Conv2DTranspose, Cropping2D, Dense, Dropout, Flatten,
+    GlobalAvgPool2D, GroupNorm, MaxPool2D, Reshape, UpSampling2D, ZeroPadding2D)
+from jaxdl.nn import (
+    GRU, LSTM, Bidirectional, Embedding, MultiHeadAttention, SimpleRNN,
+    scaled_dot_product_attention)
 from jaxdl.sweep import grid_search, log_uniform, random_search, vmap_fit
 from jaxdl.train import ReduceLROnPlateau, fit, init_state, predict
 
@@ -96,6 +100,12 @@ _NO_STATE = Layer(lambda k, shape: ({}, {}, shape),
 _dense, _conv = Dense(3), Conv2D(2, 3)
 _P_DENSE = _dense.init(KEY, (4,))[0]
 _P_CONV = _conv.init(KEY, (6, 6, 1))[0]
+_gru, _emb, _mha = GRU(4), Embedding(10, 4), MultiHeadAttention(2)
+_P_GRU = _gru.init(KEY, (5, 3))[0]
+_P_EMB = _emb.init(KEY, (6,))[0]
+_P_MHA = _mha.init(KEY, (5, 4))[0]
+_IDS = np.arange(12, dtype=np.int32).reshape(2, 6) % 10
+_SEQ = jnp.ones((2, 5, 3))
 
 
 class Case(NamedTuple):
@@ -160,6 +170,32 @@ CASES = [
          lambda: MaxPool2D(2).init(KEY, (8, 8)), V, "MaxPool2D", "input_shape", "(8, 8)"),
     case("reshape_wrong_size", "layers", "Reshape (3, 5) of 16 elements",
          lambda: Reshape((3, 5)).init(KEY, (4, 4)), V, "Reshape", "shape", "(3, 5)"),
+    case("global_pool_rank2_input_shape", "layers", "GlobalAvgPool2D on a rank-2 input shape",
+         lambda: GlobalAvgPool2D().init(KEY, (8, 8)), V, "GlobalAvgPool2D", "input_shape",
+         "(8, 8)"),
+    case("conv_transpose_zero_strides", "layers", "Conv2DTranspose strides 0",
+         lambda: Conv2DTranspose(4, 3, strides=0), V, "Conv2DTranspose", "strides", "got 0"),
+    case("conv_transpose_padding_above_kernel", "layers", "Conv2DTranspose padding 3, kernel 3",
+         lambda: Conv2DTranspose(4, 3, strides=2, padding=3), V,
+         "Conv2DTranspose", "padding", "padding=3", "kernel_size - 1"),
+    case("conv_transpose_rank2_input_shape", "layers", "Conv2DTranspose on a rank-2 input shape",
+         lambda: Conv2DTranspose(4, 3).init(KEY, (8, 8)), V,
+         "Conv2DTranspose", "input_shape", "(8, 8)"),
+    case("upsampling_unknown_method", "layers", "UpSampling2D method 'bicubic'",
+         lambda: UpSampling2D(2, "bicubic"), V, "UpSampling2D", "method", "'bicubic'"),
+    case("upsampling_zero_size", "layers", "UpSampling2D size 0",
+         lambda: UpSampling2D(0), V, "UpSampling2D", "size", "got 0"),
+    case("zero_padding_negative", "layers", "ZeroPadding2D padding -1",
+         lambda: ZeroPadding2D(-1), V, "ZeroPadding2D", "padding", "got -1"),
+    case("cropping_more_than_the_size", "layers", "Cropping2D of 2 + 2 rows from 4",
+         lambda: Cropping2D((2, 0)).init(KEY, (4, 4, 1)), V,
+         "Cropping2D", "cropping", "(2, 2)", "size 4"),
+    case("concatenate_shapes_disagree", "layers", "Concatenate of (4, 3) and (5, 2) on axis -1",
+         lambda: Concatenate(-1).init(KEY, ((4, 3), (5, 2))), V,
+         "Concatenate", "axis=-1", "((4, 3), (5, 2))"),
+    case("branches_wrong_number_of_inputs", "layers", "branches of 2 layers given one input",
+         lambda: branches(Dense(2), Dense(3)).init(KEY, (4,)), V,
+         "branches", "input_shape", "2 per-example shapes", "(4,)"),
     case("leaky_relu_negative_slope", "layers", "LeakyRelu slope -0.1",
          lambda: LeakyRelu(-0.1), V, "LeakyRelu", "negative_slope", "-0.1"),
     case("maxout_zero_pieces", "layers", "Maxout with 0 pieces",
@@ -172,6 +208,53 @@ CASES = [
          lambda: serial(Dense(2), Relu), T, "serial", "argument 1", "function Relu", "Relu()"),
     case("serial_zero_size_input", "layers", "serial on input shape (0, 3)",
          lambda: serial(Dense(2)).init(KEY, (0, 3)), V, "serial", "input_shape", "(0, 3)"),
+    case("rnn_rank2_x", "layers", "x without a time axis to GRU",
+         lambda: _gru.apply(_P_GRU, {}, jnp.ones((2, 3))), V,
+         "GRU", "x", "(batch, time, features)", "(2, 3)"),
+    case("rnn_rank3_input_shape", "layers", "SimpleRNN on input shape (5, 3, 2)",
+         lambda: SimpleRNN(4).init(KEY, (5, 3, 2)), V, "SimpleRNN", "input_shape", "(5, 3, 2)"),
+    case("rnn_zero_length_input_shape", "layers", "GRU on a sequence length of 0 (init)",
+         lambda: GRU(4).init(KEY, (0, 3)), V, "GRU", "input_shape", "sequence length", "(0, 3)"),
+    case("rnn_zero_length_x", "layers", "x of 0 time steps to LSTM",
+         lambda: LSTM(4).apply(LSTM(4).init(KEY, (5, 3))[0], {}, jnp.ones((2, 0, 3))), V,
+         "LSTM", "x", "sequence length", "(2, 0, 3)"),
+    case("rnn_mask_wrong_shape", "layers", "a (2, 4) mask for x of 5 steps",
+         lambda: _gru.apply(_P_GRU, {}, (_SEQ, jnp.ones((2, 4), bool))), V,
+         "GRU", "mask", "(2, 5)", "(2, 4)"),
+    case("rnn_float_mask", "layers", "a float mask to GRU",
+         lambda: _gru.apply(_P_GRU, {}, (_SEQ, jnp.ones((2, 5)))), T, "GRU", "mask", "float32"),
+    case("bidirectional_uncalled_constructor", "layers", "Bidirectional(GRU) (not GRU(8))",
+         lambda: Bidirectional(GRU), T, "Bidirectional", "layer", "function GRU", "GRU(8)"),
+    case("embedding_id_out_of_range", "layers", "id 10 for an Embedding of 10 ids",
+         lambda: _emb.apply(_P_EMB, {}, jnp.asarray(_with(_IDS, 7, 10))), V,
+         "Embedding", "ids", "[0, 10)", "got 10", "(1, 1)"),
+    case("embedding_negative_id", "layers", "id -1 (no wrap-around)",
+         lambda: _emb.apply(_P_EMB, {}, jnp.asarray(_with(_IDS, 0, -1))), V,
+         "Embedding", "ids", "got -1", "(0, 0)"),
+    case("embedding_float_ids", "layers", "float ids to Embedding",
+         lambda: _emb.apply(_P_EMB, {}, jnp.asarray(_IDS, jnp.float32)), T,
+         "Embedding", "ids", "float32", "astype"),
+    case("embedding_zero_ids", "layers", "Embedding(0, 4)",
+         lambda: Embedding(0, 4), V, "Embedding", "num_embeddings", "got 0"),
+    case("attention_heads_not_dividing", "layers", "3 heads for a model width of 8",
+         lambda: MultiHeadAttention(3).init(KEY, (5, 8)), V,
+         "MultiHeadAttention", "num_heads", "num_heads=3", "D = 8"),
+    case("attention_zero_heads", "layers", "MultiHeadAttention(0)",
+         lambda: MultiHeadAttention(0), V, "MultiHeadAttention", "num_heads", "got 0"),
+    case("attention_rank2_x", "layers", "x without a time axis to MultiHeadAttention",
+         lambda: _mha.apply(_P_MHA, {}, jnp.ones((2, 4))), V,
+         "MultiHeadAttention", "x", "(2, 4)"),
+    case("attention_mask_wrong_shape", "layers", "a (2, 3) padding mask for 5 tokens",
+         lambda: _mha.apply(_P_MHA, {}, (jnp.ones((2, 5, 4)), jnp.ones((2, 3), bool))), V,
+         "MultiHeadAttention", "mask", "(2, 5)", "(2, 3)"),
+    case("attention_key_size_mismatch", "layers", "keys of size 6 for queries of size 8",
+         lambda: scaled_dot_product_attention(jnp.ones((2, 4, 8)), jnp.ones((2, 4, 6)),
+                                              jnp.ones((2, 4, 6))), V,
+         "scaled_dot_product_attention", "k", "d_k = 8", "(2, 4, 6)"),
+    case("attention_mask_not_broadcastable", "layers", "a (4, 3) mask for 4 x 4 logits",
+         lambda: scaled_dot_product_attention(*(jnp.ones((2, 4, 8)),) * 3,
+                                              jnp.ones((4, 3), bool)), V,
+         "scaled_dot_product_attention", "mask", "(2, 4, 4)", "(4, 3)"),
     # --- initializers -----------------------------------------------------------------------
     case("variance_scaling_zero_scale", "initializers", "variance_scaling scale 0",
          lambda: inits.variance_scaling(0.0, "fan_in", "normal"), V,
@@ -333,8 +416,21 @@ CASES = [
     case("fit_layer_apply_without_state", "fit", "a custom layer whose apply returns y only",
          lambda: _fit(model=serial(Flatten(), _NO_STATE, Dense(10))), T,
          "fit", "layer 1_no_state", "(y, new_state)", "one array of shape (1, 64)"),
-    case("fit_several_inputs", "fit", "a tuple (x1, x2) as x",
-         lambda: _fit(train=((X, X), Y)), T, "fit", "train x", "a tuple of 2"),
+    case("fit_several_inputs", "fit", "a tuple (x1, x2) as x of a one-input model",
+         lambda: _fit(train=((X, X), Y)), T, "fit", "train x", "with 2 inputs of shapes",
+         "does not fit the model"),
+    case("fit_stream_empty", "fit", "a source of batches that yields none",
+         lambda: _fit(train=lambda epoch: iter([]), batch_size=None), V, "fit",
+         "train source", "no batch for epoch 0"),
+    case("fit_stream_not_pairs", "fit", "a source that yields x without y",
+         lambda: _fit(train=lambda epoch: iter([X[:8]]), batch_size=None), T, "fit",
+         "batch at epoch 0, step 0", "(x, y) pair, got ndarray"),
+    case("fit_stream_batch_size", "fit", "batch_size=16 with a source of batches of 8",
+         lambda: _fit(train=lambda epoch: iter([(X[:8], Y[:8])]), batch_size=16), V, "fit",
+         "batch_size", "source's batch size 8", "got 16"),
+    case("fit_steps_per_epoch_with_arrays", "fit", "steps_per_epoch=3 with arrays",
+         lambda: _fit(steps_per_epoch=3), V, "fit", "steps_per_epoch", "source of batches",
+         "got steps_per_epoch=3"),
     case("fit_reduce_lr_without_injected_rate", "fit", "ReduceLROnPlateau with plain sgd",
          lambda: _fit(callbacks=[ReduceLROnPlateau("train_loss")]), V,
          "ReduceLROnPlateau", "hyperparams['learning_rate']", "inject_hyperparams"),
