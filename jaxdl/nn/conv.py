@@ -89,6 +89,25 @@ def output_shape(
     return tuple(out), tuple((int(lo), int(hi)) for lo, hi in pads)
 
 
+def kernel_params(key: jax.Array, window: tuple[int, ...], channels: int, features: int,
+                  use_bias: bool, w_init: Initializer, b_init: Initializer) -> dict:
+    """{"w": (*window, channels, features), "b": (features,) when `use_bias`}, float32."""
+    k_w, k_b = jax.random.split(key)
+    params = {"w": w_init(k_w, (*window, channels, features), jnp.float32)}
+    if use_bias:
+        params["b"] = b_init(k_b, (features,), jnp.float32)
+    return params
+
+
+def check_channels(params: dict, x: jax.Array, n: int, layout: str, owner: str) -> None:
+    """x must be (batch, *n spatial axes, C) of floats, C the kernel's input channels."""
+    channels = params["w"].shape[-2]
+    if x.ndim != n + 2 or x.shape[-1] != channels:
+        raise ValueError(f"{owner}: x must be (batch, {layout[1:-1]}) with C = {channels} "
+                         f"channels (the input_shape given to init), got shape {x.shape}")
+    checks.floating(x, "x", owner, "convert integer images with x.astype(jnp.float32)")
+
+
 def _conv(
     n: int, owner: str, name: str, layout: str, numbers: tuple[str, str, str], features: int,
     kernel_size: int | Sequence[int], strides: int | Sequence[int], padding: Padding,
@@ -103,18 +122,11 @@ def _conv(
     def init(key, input_shape):
         checks.shape_rank(input_shape, n + 1, owner, layout)
         out, _ = output_shape(tuple(input_shape[:n]), window, strides, padding, owner)
-        k_w, k_b = jax.random.split(key)
-        params = {"w": w_init(k_w, (*window, input_shape[-1], features), jnp.float32)}
-        if use_bias:
-            params["b"] = b_init(k_b, (features,), jnp.float32)
+        params = kernel_params(key, window, input_shape[-1], features, use_bias, w_init, b_init)
         return params, {}, (*out, features)
 
     def apply(params, state, x, *, key=None, train=False):
-        channels = params["w"].shape[-2]
-        if x.ndim != n + 2 or x.shape[-1] != channels:
-            raise ValueError(f"{owner}: x must be (batch, {layout[1:-1]}) with C = {channels} "
-                             f"channels (the input_shape given to init), got shape {x.shape}")
-        checks.floating(x, "x", owner, "convert integer images with x.astype(jnp.float32)")
+        check_channels(params, x, n, layout, owner)
         _, pads = output_shape(x.shape[1:-1], window, strides, padding, owner)
         y = lax.conv_general_dilated(x, params["w"], strides, pads, dimension_numbers=numbers)
         if use_bias:

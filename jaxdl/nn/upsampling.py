@@ -19,7 +19,7 @@ from jax import lax
 from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.initializers import Initializer, lecun_normal, zeros
-from jaxdl.nn.conv import Padding, padding_spec
+from jaxdl.nn.conv import Padding, check_channels, kernel_params, padding_spec
 from jaxdl.spec import by_value
 
 
@@ -67,18 +67,11 @@ def _conv_transpose(
         if min(out) < 1:
             raise ValueError(f"{owner}: padding={given!r} crops the whole output of input_shape "
                              f"{tuple(input_shape)} (output {out}); use a smaller padding")
-        k_w, k_b = jax.random.split(key)
-        params = {"w": w_init(k_w, (*window, input_shape[-1], features), jnp.float32)}
-        if use_bias:
-            params["b"] = b_init(k_b, (features,), jnp.float32)
+        params = kernel_params(key, window, input_shape[-1], features, use_bias, w_init, b_init)
         return params, {}, (*out, features)
 
     def apply(params, state, x, *, key=None, train=False):
-        channels = params["w"].shape[-2]
-        if x.ndim != n + 2 or x.shape[-1] != channels:
-            raise ValueError(f"{owner}: x must be (batch, {layout[1:-1]}) with C = {channels} "
-                             f"channels (the input_shape given to init), got shape {x.shape}")
-        checks.floating(x, "x", owner, "convert integer images with x.astype(jnp.float32)")
+        check_channels(params, x, n, layout, owner)
         w = jnp.flip(params["w"], tuple(range(n)))  # the scatter is a correlation, flipped
         y = lax.conv_general_dilated(x, w, (1,) * n, pads, lhs_dilation=strides,
                                      dimension_numbers=numbers)
