@@ -34,7 +34,7 @@ def learning_rate_extremes(ex: Experiment) -> None:
     out of the valley. Full-batch gradient descent (one step per epoch) on digits, MLP 64-32-10,
     one vmap_fit over rates x seeds."""
     LRS = np.array([1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0], np.float32)
-    SEEDS, STEPS = ex.pick(5, 2), ex.pick(150, 15)
+    SEEDS, STEPS = ex.pick(5, 2), ex.pick(150, 5)
     (x, y), _ = data.digits()
     x = x.reshape(x.shape[0], -1)
     keys = jnp.tile(jax.random.split(jax.random.key(11), SEEDS), (len(LRS),))
