@@ -190,11 +190,8 @@ class Experiment:
         """Save a `matplotlib.figure.Figure` (see jaxdl.plot; no pyplot, no global state)."""
         path = self.dir / filename
         # a quick run draws the same figure at 72 dpi (readable; about 0.1 s more per figure
-        # than skipping the layout, which clipped the axis labels) and uncropped: the constrained
-        # layout already keeps every label inside the figure, and the "tight" crop measures every
-        # artist once more (about 17 % of a quick run's figure time)
-        fig.savefig(path, dpi=72 if self.quick else 110,
-                    bbox_inches=None if self.quick else "tight")
+        # than skipping the layout, which clipped the axis labels)
+        fig.savefig(path, dpi=72 if self.quick else 110, bbox_inches="tight")
         self.figures.append(filename)
         self.blocks.append(f"![{caption or filename}]({filename})"
                            + (f"\n\n*{caption}*" if caption else ""))
