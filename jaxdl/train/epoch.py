@@ -137,7 +137,6 @@ def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
     """One epoch of training, then validation (see the module docstring). `x` is an array or a
     tuple of arrays (a model with several inputs), each with the examples on axis 0."""
     c = config
-    skip, guard = c.skip_nonfinite, c.safe and not c.skip_nonfinite
     perm_key, step_key = jax.random.split(jax.random.fold_in(ts.key, epoch))
     n = jax.tree.leaves(x)[0].shape[0]
     idx, _ = batch_indices(perm_key, n, c.batch_size, drop_last=True)
@@ -146,17 +145,26 @@ def run_epoch(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
         return jax.tree.map(lambda a: a[idx[s]], x), y[idx[s]]
 
     ts, bad, ms = scan_steps(model, loss, optimizer, c, ts, batch_at, idx.shape[0], step_key)
+    sums, kept, info = scan_outcome(c, ts, ms, bad, jnp.arange(idx.shape[0], dtype=jnp.int32))
+    return ts, epoch_logs(model, loss, optimizer, c, ts, sums, kept, vx, vy), info
+
+
+def scan_outcome(config: EpochConfig, ts: TrainState, ms: dict[str, jax.Array], bad: jax.Array,
+                 steps: jax.Array) -> tuple[dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
+    """After `scan_steps` over the steps numbered `steps`: (the kept steps' `step_sums`, their
+    count, info {"bad", "kept", "skipped", "finite_state"}). Kept: the finite steps with
+    `skip_nonfinite` (the others are counted as skipped), else those before the first
+    non-finite one ("bad"; -1 if none)."""
+    skip, guard = config.skip_nonfinite, config.safe and not config.skip_nonfinite
+    ms = dict(ms)
     finite = ms.pop("finite")
     if not (guard or skip):  # skipped steps are not "bad": they are counted below
-        bad = jnp.where(jnp.any(~finite), jnp.argmax(~finite).astype(jnp.int32), bad)
-    # the means over the kept steps: the finite ones with skip, else those before `bad`
-    steps = jnp.arange(idx.shape[0], dtype=jnp.int32)
+        bad = jnp.where(jnp.any(~finite), steps[jnp.argmax(~finite)], bad)
     keep = finite if skip else (bad < 0) | (steps < bad)
     kept = jnp.sum(keep.astype(jnp.int32))
-    logs = epoch_logs(model, loss, optimizer, c, ts, step_sums(c, ms, keep), kept, vx, vy)
     skipped = jnp.sum((~finite).astype(jnp.int32)) if skip else jnp.zeros((), jnp.int32)
     info = {"bad": bad, "kept": kept, "skipped": skipped, "finite_state": state_finite(ts)}
-    return ts, logs, info
+    return step_sums(config, ms, keep), kept, info
 
 
 epoch_program = jax.jit(run_epoch, static_argnums=(0, 1, 2, 3))
@@ -192,4 +200,4 @@ def dispatched(run: Dispatch, ts: Any, first: int, last: int, *, ahead: bool, ch
 
 
 __all__ = ["EpochConfig", "run_epoch", "epoch_program", "dispatched", "scan_steps", "step_sums",
-           "epoch_logs", "state_finite"]
+           "scan_outcome", "epoch_logs", "state_finite"]

@@ -45,7 +45,7 @@ from jaxdl import checks
 from jaxdl.core import Layer
 from jaxdl.data.batching import num_examples
 from jaxdl.optim.base import GradientTransformation
-from jaxdl.train.epoch import EpochConfig, epoch_logs, scan_steps, state_finite, step_sums
+from jaxdl.train.epoch import EpochConfig, epoch_logs, scan_outcome, scan_steps
 from jaxdl.train.state import Loss, TrainState
 
 Batches = Callable[[int], Iterator[Any]]  # epoch -> iterator of (x, y) batches
@@ -60,19 +60,19 @@ def is_stream(train: Any) -> bool:
     return callable(train) or hasattr(train, "__iter__")
 
 
-def epoch_batches(source: Any, owner: str) -> tuple[Batches, int | None, bool]:
-    """(epoch -> iterator of batches, `len(source)` or None, whether a resumed run can restart
-    an epoch: False for a one-pass iterator)."""
+def epoch_batches(source: Any, owner: str) -> tuple[Batches, int | None]:
+    """(epoch -> iterator of batches, `len(source)` or None); a one-pass iterator is the same
+    iterator every epoch."""
     if isinstance(source, (str, bytes, dict)) or not is_stream(source):
         raise TypeError(f"{owner}: train must be an (x, y) pair of arrays or a source of (x, y) "
                         f"batches (a callable epoch -> batches, an iterable or an iterator), got "
                         f"{type(source).__name__}")
     size = len(source) if hasattr(source, "__len__") else None
     if callable(source) and not hasattr(source, "__iter__"):
-        return lambda e: iter(source(e)), size, True
+        return lambda e: iter(source(e)), size
     if iter(source) is source:  # an iterator: one pass across epochs
-        return lambda e: source, size, False
-    return lambda e: iter(source), size, True
+        return lambda e: source, size
+    return lambda e: iter(source), size
 
 
 class Source:
@@ -85,7 +85,7 @@ class Source:
 
     def __init__(self, source: Any, steps_per_epoch: int | None, chunk: int, resume: Any,
                  mesh: Any, batch_size: int | None, owner: str = "fit"):
-        batches, size, _ = epoch_batches(source, owner)
+        batches, size = epoch_batches(source, owner)
         if steps_per_epoch is not None:
             size = checks.positive_int(steps_per_epoch, "steps_per_epoch", owner)
         elif size == 0:
@@ -124,14 +124,15 @@ class Source:
         self.batches = lambda e: head.pop(e) if e in head else batches(e)
 
 
-def _describe(tree: Any) -> str:
-    return ", ".join(f"{np.shape(a)} {np.asarray(a).dtype if not hasattr(a, 'dtype') else a.dtype}"
-                     for a in jax.tree.leaves(tree))
+def _spec(batch: Any) -> tuple[Any, list[tuple[tuple[int, ...], np.dtype]]]:
+    """(the batch's tree structure, [(shape, dtype) of each array])."""
+    leaves, tree = jax.tree.flatten(batch)
+    return tree, [(tuple(np.shape(a)), np.asarray(a).dtype if not hasattr(a, "dtype") else
+                   np.dtype(a.dtype)) for a in leaves]
 
 
-def _spec(batch: Any) -> Any:
-    return jax.tree.map(lambda a: (tuple(np.shape(a)), np.dtype(getattr(a, "dtype", None) or
-                                                             np.asarray(a).dtype)), batch)
+def _describe(spec: Any) -> str:
+    return ", ".join(f"{shape} {dtype}" for shape, dtype in spec[1])
 
 
 def check_batch(batch: Any, spec: Any, epoch: int, step: int, owner: str) -> Any:
@@ -141,15 +142,10 @@ def check_batch(batch: Any, spec: Any, epoch: int, step: int, owner: str) -> Any
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise TypeError(f"{where} must be an (x, y) pair, got {type(batch).__name__}")
     batch = (batch[0] if not isinstance(batch[0], list) else tuple(batch[0]), batch[1])
-    if spec is not None:
-        got = _spec(batch)
-        if got != spec:
-            want = ", ".join(f"{s} {d}" for s, d in jax.tree.leaves(
-                spec, is_leaf=lambda t: isinstance(t, tuple) and len(t) == 2 and
-                isinstance(t[1], np.dtype)))
-            raise ValueError(f"{where} has (x, y) of shapes and dtypes [{_describe(batch)}], the "
-                             f"first batch had [{want}]; every batch must have the same shapes "
-                             "and dtypes (drop a last partial batch: drop_remainder=True)")
+    if spec is not None and _spec(batch) != spec:
+        raise ValueError(f"{where} has (x, y) of shapes and dtypes [{_describe(_spec(batch))}], "
+                         f"the first batch had [{_describe(spec)}]; every batch must have the "
+                         "same shapes and dtypes (drop a last partial batch: drop_remainder=True)")
     return batch
 
 
@@ -239,22 +235,13 @@ def run_chunk(model: Layer, loss: Loss, optimizer: GradientTransformation, confi
               ) -> tuple[TrainState, dict[str, jax.Array], dict[str, jax.Array]]:
     """Steps `first_step ..` of an epoch on the stacked batches (xs, ys): (ts, the kept steps'
     `step_sums`, info {"bad", "kept", "skipped", "finite_state"}) as in `run_epoch`."""
-    c = config
-    skip, guard = c.skip_nonfinite, c.safe and not c.skip_nonfinite
     _, step_key = jax.random.split(jax.random.fold_in(ts.key, epoch))
     k = ys.shape[0]
-    ts, bad, ms = scan_steps(model, loss, optimizer, c, ts,
+    ts, bad, ms = scan_steps(model, loss, optimizer, config, ts,
                              lambda i: (jax.tree.map(lambda a: a[i], xs), ys[i]), k, step_key,
                              first_step)
-    finite = ms.pop("finite")
-    steps = first_step + jnp.arange(k, dtype=jnp.int32)
-    if not (guard or skip):
-        bad = jnp.where(jnp.any(~finite), first_step + jnp.argmax(~finite).astype(jnp.int32), bad)
-    keep = finite if skip else (bad < 0) | (steps < bad)
-    kept = jnp.sum(keep.astype(jnp.int32))
-    skipped = jnp.sum((~finite).astype(jnp.int32)) if skip else jnp.zeros((), jnp.int32)
-    info = {"bad": bad, "kept": kept, "skipped": skipped, "finite_state": state_finite(ts)}
-    return ts, step_sums(c, ms, keep), info
+    sums, _, info = scan_outcome(config, ts, ms, bad, first_step + jnp.arange(k, dtype=jnp.int32))
+    return ts, sums, info
 
 
 chunk_program = jax.jit(run_chunk, static_argnums=(0, 1, 2, 3))
